@@ -1,0 +1,267 @@
+"""Type stubs for ``kfast._native``, the Rust extension (PyO3). This file is the contract
+between the Rust bindings in ``rust/src/py/`` and the Python package; keep them in step
+(``tests/test_stub.py`` runs ``mypy.stubtest`` on it).
+
+Errors raised by this module are the classes of :mod:`kfast.errors` (DecodeError,
+LineTooLongError, StreamTruncated, ApiError subclasses), never bare ``Exception``.
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, final
+
+from typing_extensions import Buffer
+
+__version__: str
+
+# --------------------------------------------------------------------------------------
+# Cached objects
+# --------------------------------------------------------------------------------------
+
+@final
+class StoredObject:
+    """One Kubernetes object as the cache keeps it: its JSON bytes (immutable, shared,
+    never copied by the cache) plus the metadata Rust extracted when it was decoded.
+
+    Supports the buffer protocol: ``bytes(obj)`` / ``memoryview(obj)`` give the JSON, and
+    ``msgspec.json.decode(obj)`` decodes it without a copy.
+    """
+
+    def __init__(self, json: Buffer) -> None:
+        """Parse a JSON object (bytes) and extract its metadata. Raises DecodeError."""
+    @property
+    def key(self) -> str:
+        """``namespace/name``, or ``name`` for cluster-scoped objects."""
+    @property
+    def namespace(self) -> str:
+        """Empty string for cluster-scoped objects."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def uid(self) -> str: ...
+    @property
+    def resource_version(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def api_version(self) -> str: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
+    @property
+    def owner_references(self) -> list[dict[str, Any]]:
+        """Each as ``{"apiVersion", "kind", "name", "uid", "controller"}``."""
+    @property
+    def nbytes(self) -> int:
+        """Size of the JSON bytes."""
+    def raw(self) -> bytes:
+        """The JSON bytes (a copy)."""
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+
+@final
+class DeletedFinalStateUnknown:
+    """Tombstone: the object was deleted while the client was not watching. ``obj`` is the
+    last state the cache knew (None if it never knew one)."""
+
+    def __init__(self, key: str, obj: StoredObject | None) -> None: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def obj(self) -> StoredObject | None: ...
+
+# --------------------------------------------------------------------------------------
+# Watch decoding
+# --------------------------------------------------------------------------------------
+
+EventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]
+
+@final
+class WatchEvent:
+    @property
+    def type(self) -> EventType: ...
+    @property
+    def object(self) -> StoredObject | None:
+        """None for ERROR events."""
+    @property
+    def resource_version(self) -> str:
+        """The object's resourceVersion (for BOOKMARK: the bookmark's RV)."""
+    @property
+    def initial_events_end(self) -> bool:
+        """True for the BOOKMARK annotated ``k8s.io/initial-events-end: "true"``."""
+    @property
+    def status(self) -> dict[str, Any] | None:
+        """The Status object of an ERROR event, else None."""
+
+@final
+class FeedResult:
+    """What :meth:`WatchDecoder.feed_fifo` pushed into the FIFO."""
+
+    @property
+    def events(self) -> int:
+        """Number of ADDED/MODIFIED/DELETED events queued."""
+    @property
+    def bookmarks(self) -> int: ...
+    @property
+    def last_resource_version(self) -> str | None:
+        """RV of the last event or bookmark in this feed (None if there was none)."""
+    @property
+    def initial_events_end(self) -> bool: ...
+    @property
+    def error_status(self) -> dict[str, Any] | None:
+        """Status of an ERROR event, if one arrived; decoding stops after it."""
+
+@final
+class WatchDecoder:
+    """Incremental decoder of a watch response.
+
+    ``http=True``: the input is the raw bytes read from the socket after the request was
+    sent: HTTP/1.1 status line and headers, then a chunked (or Content-Length, or
+    read-until-close) body. ``http=False``: the input is already de-chunked body bytes
+    (the httpx fallback).
+
+    Feeds of any size and any split point give the same events. Blank lines are skipped.
+    A line longer than ``max_line_bytes`` raises LineTooLongError; a malformed line raises
+    DecodeError naming its offset. After an error the decoder is poisoned: events decoded
+    before the error in the same feed are returned (or queued) first and the error is
+    raised by the next call. The GIL is released while parsing.
+    """
+
+    def __init__(self, *, http: bool = True, max_line_bytes: int = 67108864) -> None: ...
+    @property
+    def status_code(self) -> int | None:
+        """HTTP status once the head has been parsed (None before; 200 when http=False)."""
+    @property
+    def headers(self) -> list[tuple[str, str]] | None: ...
+    @property
+    def body_offset(self) -> int:
+        """Bytes of (de-chunked) body consumed so far."""
+    @property
+    def complete(self) -> bool:
+        """True once the body's end (last chunk, or Content-Length) has been seen."""
+    def feed(self, data: Buffer) -> list[WatchEvent]:
+        """Decode ``data`` and return the complete events it finished. If the HTTP status is
+        not 2xx, the body is collected and, when complete, raised as the ApiError subclass
+        built from its Status."""
+    def feed_fifo(self, data: Buffer, fifo: DeltaFIFO) -> FeedResult:
+        """Like :meth:`feed`, but push each ADDED/MODIFIED/DELETED event straight into
+        ``fifo`` (as Added/Updated/Deleted deltas) without creating Python objects."""
+    def finish(self) -> None:
+        """Call at end of stream (EOF). Raises StreamTruncated if a chunk or line was
+        left incomplete, or the pending error of a poisoned decoder."""
+
+# --------------------------------------------------------------------------------------
+# Index functions
+# --------------------------------------------------------------------------------------
+
+@final
+class IndexFunc:
+    """A built-in index function computed in Rust. Build with the static constructors.
+    Anywhere an IndexFunc is accepted, a Python callable ``f(StoredObject) -> list[str]``
+    also works (the slow path: it takes the GIL for every object indexed)."""
+
+    @staticmethod
+    def namespace() -> IndexFunc:
+        """Value: the object's namespace (cluster-scoped objects: no value)."""
+    @staticmethod
+    def label(key: str) -> IndexFunc:
+        """Value: the label's value, if the label is set."""
+    @staticmethod
+    def annotation(key: str) -> IndexFunc:
+        """Value: the annotation's value, if set."""
+    @staticmethod
+    def field(path: str) -> IndexFunc:
+        """Value(s) at a dotted field path such as ``spec.nodeName``; a string, number or
+        bool gives one value (its text), a list of scalars gives one value per element;
+        absent or null gives none."""
+    @staticmethod
+    def owner_uid() -> IndexFunc:
+        """One value per owner reference: its uid."""
+    @staticmethod
+    def owner_kind() -> IndexFunc:
+        """One value per owner reference: ``Kind/name``."""
+    def values(self, obj: StoredObject) -> list[str]:
+        """Compute this function's values for ``obj`` (for tests and debugging)."""
+
+IndexFuncLike = IndexFunc | Callable[[StoredObject], Sequence[str]]
+
+# --------------------------------------------------------------------------------------
+# Indexer and DeltaFIFO
+# --------------------------------------------------------------------------------------
+
+@final
+class Indexer:
+    """Thread-safe store of StoredObjects by key, with named indices. Semantics are those
+    of client-go's ThreadSafeStore (see shared/docs/protocol.md, Indexer semantics)."""
+
+    def __init__(self, indexers: dict[str, IndexFuncLike] | None = None) -> None: ...
+    def add(self, obj: StoredObject) -> None: ...
+    def update(self, obj: StoredObject) -> None: ...
+    def delete(self, obj: StoredObject | DeletedFinalStateUnknown) -> None: ...
+    def replace(self, objs: Sequence[StoredObject], resource_version: str) -> None: ...
+    def get(self, obj: StoredObject) -> StoredObject | None: ...
+    def get_by_key(self, key: str) -> StoredObject | None: ...
+    def list(self) -> list[StoredObject]: ...
+    def list_keys(self) -> list[str]: ...
+    def add_indexers(self, indexers: dict[str, IndexFuncLike]) -> None:
+        """Add indices; existing objects are indexed. Raises ValueError on a name clash."""
+    def index(self, name: str, obj: StoredObject) -> list[StoredObject]:
+        """Objects sharing at least one of ``obj``'s values in index ``name``."""
+    def by_index(self, name: str, value: str) -> list[StoredObject]:
+        """Raises KeyError if the index does not exist."""
+    def index_keys(self, name: str, value: str) -> list[str]: ...
+    def list_index_values(self, name: str) -> list[str]: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, key: str) -> bool: ...
+    @property
+    def nbytes(self) -> int:
+        """Approximate heap bytes held by the store (objects, keys, indices)."""
+    def check_invariants(self) -> None:
+        """Raise AssertionError if an index and the items disagree (tests)."""
+
+DeltaType = Literal["Added", "Updated", "Deleted", "Replaced", "Sync"]
+
+@final
+class Delta:
+    @property
+    def type(self) -> DeltaType: ...
+    @property
+    def object(self) -> StoredObject | DeletedFinalStateUnknown: ...
+
+@final
+class DeltaFIFO:
+    """client-go's DeltaFIFO (see shared/docs/protocol.md, DeltaFIFO semantics).
+    ``known_objects`` is the Indexer the informer fills; replace() and resync() consult it."""
+
+    def __init__(self, known_objects: Indexer | None = None) -> None: ...
+    def add(self, obj: StoredObject) -> None: ...
+    def update(self, obj: StoredObject) -> None: ...
+    def delete(self, obj: StoredObject | DeletedFinalStateUnknown) -> None: ...
+    def replace(self, objs: Sequence[StoredObject], resource_version: str) -> None: ...
+    def resync(self) -> None: ...
+    def pop(self, timeout: float | None = None) -> tuple[str, list[Delta]] | None:
+        """Oldest key and all its deltas; None on timeout or when closed and empty.
+        The GIL is released while waiting."""
+    def list_keys(self) -> list[str]: ...
+    def get_by_key(self, key: str) -> list[Delta] | None: ...
+    def has_synced(self) -> bool: ...
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    def __len__(self) -> int:
+        """Number of queued keys."""
+    def check_invariants(self) -> None: ...
+
+# One notification for Python handlers: (kind, obj, old, is_in_initial_list) where kind is
+# 0 add (old None), 1 update, 2 delete (obj may be a tombstone, old None).
+Notification = tuple[int, StoredObject | DeletedFinalStateUnknown, StoredObject | None, bool]
+
+def process_batch(
+    fifo: DeltaFIFO,
+    indexer: Indexer,
+    max_keys: int = 4096,
+    timeout: float = 0.1,
+    collect: bool = True,
+) -> list[Notification] | int:
+    """The informer's processor step, entirely in Rust with the GIL released: wait up to
+    ``timeout`` for the FIFO, pop up to ``max_keys`` keys, apply their deltas to
+    ``indexer`` (add/update/delete exactly as client-go's HandleDeltas), and return the
+    notifications in order, or only their count when ``collect`` is False. Returns 0 / []
+    on timeout; raises nothing when the FIFO is closed and empty (returns -1 then)."""

@@ -1,0 +1,14 @@
+//! kfast's Rust hot path. The core modules (`decode`, `fifo`, `store`, `index`, `object`,
+//! `error`) know nothing of Python; `py/` adapts them into the `kfast._native` extension.
+
+pub mod error;
+pub mod object;
+
+#[cfg(feature = "python")]
+mod py;
+
+#[cfg(feature = "python")]
+#[pyo3::pymodule]
+fn _native(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+    py::register(m)
+}

@@ -1,0 +1,10 @@
+//! PyO3 adapters for the core. Everything Python lives here and in lib.rs.
+
+pub mod error;
+
+use pyo3::prelude::*;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
