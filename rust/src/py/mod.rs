@@ -1,5 +1,6 @@
 //! PyO3 adapters for the core. Everything Python lives here and in lib.rs.
 
+pub mod decode;
 pub mod error;
 pub mod object;
 
@@ -8,5 +9,6 @@ use pyo3::prelude::*;
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     object::register(m)?;
+    decode::register(m)?;
     Ok(())
 }

@@ -1,0 +1,144 @@
+//! `WatchDecoder` and `WatchEvent`: the Python face of `crate::decode`. Parsing runs with
+//! the GIL released; errors cross into Python only through `py/error.rs`.
+
+use crate::decode::{Decoder, DecoderOptions, WatchEvent};
+use crate::py::object::PyStoredObject;
+use pyo3::buffer::PyBuffer;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+#[pyclass(name = "WatchEvent", module = "kfast._native", frozen)]
+pub struct PyWatchEvent {
+    inner: WatchEvent,
+}
+
+#[pymethods]
+impl PyWatchEvent {
+    #[getter(r#type)]
+    fn kind(&self) -> &'static str {
+        self.inner.kind.as_str()
+    }
+    #[getter]
+    fn object(&self) -> Option<PyStoredObject> {
+        self.inner.object.clone().map(PyStoredObject::from_ref)
+    }
+    #[getter]
+    fn resource_version(&self) -> &str {
+        &self.inner.resource_version
+    }
+    #[getter]
+    fn initial_events_end(&self) -> bool {
+        self.inner.initial_events_end
+    }
+    /// Always None: an ERROR event is raised as the ApiError built from its Status rather
+    /// than returned, so no event ever carries one. Kept for the documented surface.
+    #[getter]
+    fn status(&self) -> Option<PyObject> {
+        None
+    }
+    fn __repr__(&self) -> String {
+        match &self.inner.object {
+            Some(o) => format!("<WatchEvent {} {} rv={}>", self.inner.kind.as_str(), o.key, self.inner.resource_version),
+            None => format!("<WatchEvent {} rv={}>", self.inner.kind.as_str(), self.inner.resource_version),
+        }
+    }
+}
+
+#[pyclass(name = "WatchDecoder", module = "kfast._native")]
+pub struct PyWatchDecoder {
+    inner: Decoder,
+}
+
+impl PyWatchDecoder {
+    /// Run `f` on the bytes of `data` with the GIL released. Immutable `bytes` are read in
+    /// place; any other buffer (bytearray, memoryview of a reused recv buffer) may change
+    /// under us once the GIL is gone, so it is copied first.
+    fn with_bytes<R: Send>(
+        &mut self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        f: impl FnOnce(&mut Decoder, &[u8]) -> R + Send,
+    ) -> PyResult<R> {
+        let inner = &mut self.inner;
+        if let Ok(b) = data.downcast::<PyBytes>() {
+            let bytes = b.as_bytes();
+            return Ok(py.allow_threads(|| f(inner, bytes)));
+        }
+        let copy = PyBuffer::<u8>::get(data)?.to_vec(py)?;
+        Ok(py.allow_threads(|| f(inner, &copy)))
+    }
+}
+
+#[pymethods]
+impl PyWatchDecoder {
+    #[new]
+    #[pyo3(signature = (*, http = true, max_line_bytes = crate::decode::DEFAULT_MAX_LINE_BYTES))]
+    fn py_new(http: bool, max_line_bytes: usize) -> Self {
+        PyWatchDecoder { inner: Decoder::new(DecoderOptions { http, max_line_bytes }) }
+    }
+
+    #[getter]
+    fn status_code(&self) -> Option<u16> {
+        self.inner.status_code()
+    }
+    #[getter]
+    fn headers(&self) -> Option<Vec<(String, String)>> {
+        self.inner.headers().map(|h| h.to_vec())
+    }
+    #[getter]
+    fn body_offset(&self) -> u64 {
+        self.inner.body_offset()
+    }
+    #[getter]
+    fn complete(&self) -> bool {
+        self.inner.complete()
+    }
+
+    /// Events decoded before an error in the same call are returned; the decoder is then
+    /// poisoned, so the error is raised by the next call (nothing is lost).
+    fn feed<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let (events, result) = self.with_bytes(py, data, |d, bytes| {
+            let mut out = Vec::new();
+            let r = d.feed(bytes, &mut out);
+            (out, r)
+        })?;
+        if let Err(e) = result {
+            if events.is_empty() {
+                return Err(e.into());
+            }
+        }
+        let items = events
+            .into_iter()
+            .map(|inner| Bound::new(py, PyWatchEvent { inner }))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
+        let inner = &mut self.inner;
+        py.allow_threads(|| inner.finish())?;
+        Ok(())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<WatchDecoder status={:?} body_offset={} complete={}>",
+            self.inner.status_code(),
+            self.inner.body_offset(),
+            self.inner.complete()
+        )
+    }
+}
+
+impl PyWatchDecoder {
+    /// The core decoder, for glue that feeds events elsewhere (e.g. `feed_fifo`).
+    pub fn decoder_mut(&mut self) -> &mut Decoder {
+        &mut self.inner
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyWatchEvent>()?;
+    m.add_class::<PyWatchDecoder>()?;
+    Ok(())
+}
