@@ -3,7 +3,11 @@
 
 pub mod error;
 pub mod decode;
+pub mod fifo;
+pub mod index;
 pub mod object;
+pub mod process;
+pub mod store;
 
 #[cfg(feature = "python")]
 mod py;

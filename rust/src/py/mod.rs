@@ -2,7 +2,9 @@
 
 pub mod decode;
 pub mod error;
+pub mod fifo;
 pub mod object;
+pub mod store;
 
 use pyo3::prelude::*;
 
@@ -10,5 +12,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     object::register(m)?;
     decode::register(m)?;
+    store::register(m)?;
+    fifo::register(m)?;
     Ok(())
 }
