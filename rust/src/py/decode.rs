@@ -1,7 +1,11 @@
 //! `WatchDecoder` and `WatchEvent`: the Python face of `crate::decode`. Parsing runs with
 //! the GIL released; errors cross into Python only through `py/error.rs`.
 
-use crate::decode::{Decoder, DecoderOptions, WatchEvent};
+use crate::decode::{Decoder, DecoderOptions, EventKind, WatchEvent};
+use crate::error::Error;
+use crate::fifo::{DeltaObject, DeltaType};
+use crate::py::error::status_to_dict;
+use crate::py::fifo::PyDeltaFifo;
 use crate::py::object::PyStoredObject;
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
@@ -114,6 +118,37 @@ impl PyWatchDecoder {
         PyList::new(py, items)
     }
 
+    /// The informer's path: events go straight from the decoder into the DeltaFIFO, all
+    /// with the GIL released; no Python object is made per event. An ERROR event is
+    /// reported in the result (the watch is over) rather than raised, so the events before
+    /// it in the same buffer are never lost.
+    fn feed_fifo(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>, fifo: PyRef<'_, PyDeltaFifo>) -> PyResult<FeedResult> {
+        let fifo = fifo.fifo.clone();
+        let (summary, result) = self.with_bytes(py, data, |d, bytes| {
+            let mut out = Vec::new();
+            let r = d.feed(bytes, &mut out);
+            let summary = push_events(&fifo, out);
+            (summary, r)
+        })?;
+        let mut res = FeedResult {
+            events: summary.events,
+            bookmarks: summary.bookmarks,
+            last_resource_version: summary.last_rv,
+            initial_events_end: summary.initial_events_end,
+            error_status: None,
+        };
+        match result {
+            Ok(()) => {}
+            Err(Error::Api(status)) => res.error_status = Some(status_to_dict(py, &status)?.unbind()),
+            Err(e) => {
+                if summary.events == 0 && summary.bookmarks == 0 {
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(res)
+    }
+
     fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
         let inner = &mut self.inner;
         py.allow_threads(|| inner.finish())?;
@@ -137,7 +172,63 @@ impl PyWatchDecoder {
     }
 }
 
+struct PushSummary {
+    events: usize,
+    bookmarks: usize,
+    last_rv: Option<String>,
+    initial_events_end: bool,
+}
+
+/// Queue decoded events into the FIFO under one lock acquisition.
+fn push_events(fifo: &crate::fifo::DeltaFifo, events: Vec<WatchEvent>) -> PushSummary {
+    let mut s = PushSummary { events: 0, bookmarks: 0, last_rv: None, initial_events_end: false };
+    if let Some(last) = events.last() {
+        s.last_rv = Some(last.resource_version.to_string());
+    }
+    let items = events.into_iter().filter_map(|ev| {
+        let kind = match ev.kind {
+            EventKind::Added => DeltaType::Added,
+            EventKind::Modified => DeltaType::Updated,
+            EventKind::Deleted => DeltaType::Deleted,
+            EventKind::Bookmark => {
+                s.bookmarks += 1;
+                s.initial_events_end |= ev.initial_events_end;
+                return None;
+            }
+        };
+        s.events += 1;
+        ev.object.map(|o| (kind, DeltaObject::Object(o)))
+    });
+    fifo.push_many(items.collect::<Vec<_>>());
+    s
+}
+
+/// What one `feed_fifo` call queued.
+#[pyclass(name = "FeedResult", module = "kfast._native", frozen, get_all)]
+pub struct FeedResult {
+    events: usize,
+    bookmarks: usize,
+    last_resource_version: Option<String>,
+    initial_events_end: bool,
+    error_status: Option<PyObject>,
+}
+
+#[pymethods]
+impl FeedResult {
+    fn __repr__(&self) -> String {
+        format!(
+            "<FeedResult events={} bookmarks={} last_rv={:?} initial_events_end={} error={}>",
+            self.events,
+            self.bookmarks,
+            self.last_resource_version,
+            self.initial_events_end,
+            self.error_status.is_some()
+        )
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<FeedResult>()?;
     m.add_class::<PyWatchEvent>()?;
     m.add_class::<PyWatchDecoder>()?;
     Ok(())
