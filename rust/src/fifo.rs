@@ -241,11 +241,8 @@ impl DeltaFifo {
             st.queue_action_locked(DeltaType::Deleted, DeltaObject::Tombstone { key, obj: newest });
         }
         if let Some(store) = known {
-            let mut missing: Vec<Box<str>> = store
-                .list_keys()
-                .into_iter()
-                .filter(|k| !listed.contains(k) && !st.items.contains_key(k))
-                .collect();
+            let mut missing: Vec<Box<str>> =
+                store.list_keys().into_iter().filter(|k| !listed.contains(k) && !st.items.contains_key(k)).collect();
             missing.sort_unstable();
             for key in missing {
                 let obj = store.get_by_key(&key);
@@ -393,7 +390,11 @@ impl DeltaFifo {
             }
         }
         if st.initial_population_count > st.queue.len() {
-            return Err(format!("initial_population_count {} > queued {}", st.initial_population_count, st.queue.len()));
+            return Err(format!(
+                "initial_population_count {} > queued {}",
+                st.initial_population_count,
+                st.queue.len()
+            ));
         }
         if !st.populated && st.initial_population_count != 0 {
             return Err("initial_population_count set before populated".into());

@@ -96,7 +96,9 @@ fn recreate_during_gap_gives_delete_then_add() {
     // Watch gap: a was deleted and re-created with a new uid; the relist sees only the new.
     f.replace(vec![obj("a", "new")], "2");
     let out = process_batch(&f, &store, 10, None).notifications;
-    assert!(matches!(&out[0], Notification::Delete { obj: DeltaObject::Tombstone { obj: Some(o), .. } } if &*o.meta.uid == "old"));
+    assert!(
+        matches!(&out[0], Notification::Delete { obj: DeltaObject::Tombstone { obj: Some(o), .. } } if &*o.meta.uid == "old")
+    );
     assert!(matches!(&out[1], Notification::Add { obj, .. } if &*obj.meta.uid == "new"));
     assert_eq!(&*store.get_by_key("ns/a").unwrap().meta.uid, "new");
     // Same through the watch: Deleted then Added for one key, processed in order.
@@ -126,7 +128,9 @@ impl M {
     fn of(o: &DeltaObject) -> M {
         match o {
             DeltaObject::Object(o) => M::Obj(o.key.to_string(), o.meta.uid.to_string()),
-            DeltaObject::Tombstone { key, obj } => M::Tomb(key.to_string(), obj.as_ref().map(|o| o.meta.uid.to_string())),
+            DeltaObject::Tombstone { key, obj } => {
+                M::Tomb(key.to_string(), obj.as_ref().map(|o| o.meta.uid.to_string()))
+            }
         }
     }
 }

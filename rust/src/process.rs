@@ -10,10 +10,18 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notification {
-    Add { obj: ObjectRef, is_in_initial_list: bool },
-    Update { old: ObjectRef, new: ObjectRef },
+    Add {
+        obj: ObjectRef,
+        is_in_initial_list: bool,
+    },
+    Update {
+        old: ObjectRef,
+        new: ObjectRef,
+    },
     /// `obj` may be a tombstone (a deletion seen only through a relist).
-    Delete { obj: DeltaObject },
+    Delete {
+        obj: DeltaObject,
+    },
 }
 
 impl Notification {

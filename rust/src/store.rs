@@ -106,9 +106,7 @@ impl Store {
     pub fn new(defs: Vec<IndexDef>) -> Result<Store> {
         check_names(&[], &defs)?;
         let n = defs.len();
-        Ok(Store {
-            inner: RwLock::new(Inner { defs: defs.into(), tables: Tables::with_indices(n), generation: 0 }),
-        })
+        Ok(Store { inner: RwLock::new(Inner { defs: defs.into(), tables: Tables::with_indices(n), generation: 0 }) })
     }
 
     pub fn index_defs(&self) -> Arc<[IndexDef]> {
@@ -369,8 +367,8 @@ fn check_names(existing: &[IndexDef], new: &[IndexDef]) -> Result<()> {
 /// the store counts every object it holds in full).
 pub fn object_heap_bytes(o: &Object) -> usize {
     let m = &o.meta;
-    let strs = m.api_version.len() + m.kind.len() + m.namespace.len() + m.name.len() + m.uid.len()
-        + m.resource_version.len();
+    let strs =
+        m.api_version.len() + m.kind.len() + m.namespace.len() + m.name.len() + m.uid.len() + m.resource_version.len();
     let pairs: usize = m.labels.iter().chain(&m.annotations).map(|(k, v)| k.len() + v.len() + 32).sum();
     let owners: usize = m
         .owner_refs
