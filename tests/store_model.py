@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, overload
 
 from kfast._native import DeletedFinalStateUnknown, StoredObject
 
@@ -42,6 +42,12 @@ def make(
     return StoredObject(json.dumps(doc).encode())
 
 
+@overload
+def rep(o: StoredObject | DeletedFinalStateUnknown) -> Rep: ...
+@overload
+def rep(o: None) -> None: ...
+@overload
+def rep(o: StoredObject | DeletedFinalStateUnknown | None) -> Rep | None: ...
 def rep(o: StoredObject | DeletedFinalStateUnknown | None) -> Rep | None:
     if o is None:
         return None

@@ -3,7 +3,7 @@ field) and Python callable index functions, and add_indexers after data exists."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hypothesis.strategies as st
 import pytest
@@ -12,6 +12,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from store_model import IndexerModel, make
 
 from kfast._native import DeletedFinalStateUnknown, IndexFunc, Indexer, StoredObject
+
+if TYPE_CHECKING:
+    from kfast._native import IndexFuncLike
 
 NAMES = ["a", "b", "c"]
 NAMESPACES = ["", "n1", "n2"]
@@ -58,7 +61,7 @@ MODEL_FNS = {
     "tags": lambda d: d["tags"],
     "upper": lambda d: [d["name"].upper()],
 }
-REAL_FNS = {
+REAL_FNS: dict[str, IndexFuncLike] = {
     "ns": IndexFunc.namespace(),
     "app": IndexFunc.label("app"),
     "node": IndexFunc.field("spec.nodeName"),

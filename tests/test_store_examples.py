@@ -267,6 +267,7 @@ def test_resync_queues_sync_for_known_unqueued_objects() -> None:
     assert deltas(fifo, "ns/a") == [("Sync", rep(a))]
     assert deltas(fifo, "ns/b") == [("Updated", rep(b2))]
     out = process_batch(fifo, ix, timeout=0)
+    assert isinstance(out, list)
     assert [(k, rep(o), rep(old)) for k, o, old, _ in out] == [(1, rep(b2), rep(b)), (1, rep(a), rep(a))]
 
 
