@@ -16,3 +16,6 @@ mod py;
 fn _native(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
     py::register(m)
 }
+
+#[cfg(test)]
+mod perf_tests;
