@@ -298,3 +298,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn relist_and_watch_delete_during_processing_see_in_flight_deltas() {
+    let store = Arc::new(Store::default());
+    let f = DeltaFifo::new(Some(store.clone()));
+    f.add(obj("a", "1"));
+    f.add(obj("c", "1"));
+    let (popped, id) = f.pop_batch_tracked(10, None).unwrap();
+    // The processor holds a's and c's Added but has not stored them yet; a relist without a
+    // lands, and the watch deletes c. Both must act as if a and c were already stored.
+    f.replace(vec![obj("b", "1")], "2");
+    f.delete(DeltaObject::Object(obj("c", "1")));
+    f.resync();
+    assert_eq!(f.list_keys(), vec!["ns/b".into(), "ns/a".into(), "ns/c".into()]);
+    match &f.get_by_key("ns/a").unwrap()[..] {
+        [Delta { kind: DeltaType::Deleted, object: DeltaObject::Tombstone { obj: Some(o), .. } }] => {
+            assert_eq!(&*o.meta.uid, "1")
+        }
+        other => panic!("expected one tombstone, got {other:?}"),
+    }
+    let mut out = Vec::new();
+    for p in &popped {
+        crate::process::apply_deltas(&store, p, &mut out).unwrap();
+    }
+    f.finish_batch(id);
+    let out = process_batch(&f, &store, 10, None).notifications;
+    assert_eq!(out.iter().map(Notification::kind).collect::<Vec<_>>(), vec![0, 2, 2]);
+    assert_eq!(store.list_keys(), vec!["ns/b".into()]);
+    // Nothing in flight any more: a delete of an unknown key is ignored again.
+    f.delete(DeltaObject::Object(obj("a", "1")));
+    assert!(f.is_empty());
+}
