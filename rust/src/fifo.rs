@@ -123,6 +123,8 @@ impl State {
     fn queue_action_locked(&mut self, kind: DeltaType, object: DeltaObject) {
         let key: &str = object.key();
         match self.items.get_mut(key) {
+            // client-go: a Sync after a pending Deleted would resurrect the object.
+            Some(deltas) if kind == DeltaType::Sync && deltas.last().is_some_and(|d| d.kind == DeltaType::Deleted) => {}
             Some(deltas) => {
                 deltas.push(Delta { kind, object });
                 dedup_last(deltas);

@@ -330,3 +330,12 @@ fn relist_and_watch_delete_during_processing_see_in_flight_deltas() {
     f.delete(DeltaObject::Object(obj("a", "1")));
     assert!(f.is_empty());
 }
+
+#[test]
+fn sync_after_pending_delete_is_dropped() {
+    let f = DeltaFifo::new(None);
+    f.add(obj("a", "1"));
+    f.delete(DeltaObject::Object(obj("a", "1")));
+    f.push_many([(DeltaType::Sync, DeltaObject::Object(obj("a", "1")))]);
+    assert_eq!(kinds(&f, "ns/a"), vec![(DeltaType::Added, false), (DeltaType::Deleted, false)]);
+}
