@@ -298,3 +298,43 @@ def test_nbytes_and_len() -> None:
     assert len(ix) == 50
     assert ix.nbytes > empty + sum(o.nbytes for o in objs)
     assert "ns/p3" in ix and "ns/zz" not in ix
+
+
+def test_processor_thread_with_python_index_and_concurrent_callers() -> None:
+    """The processor (GIL released, Python index taking the GIL per object) runs while
+    this thread feeds the FIFO, relists and reads the Indexer with the GIL held. Nothing
+    may deadlock, and the end state must be exactly the last relist."""
+    ix = Indexer({"first": lambda o: [o.name[:2]], "ns": IndexFunc.namespace()})
+    fifo = DeltaFIFO(ix)
+    seen: list[int] = []
+
+    def processor() -> None:
+        while True:
+            n = process_batch(fifo, ix, max_keys=64, timeout=0.05, collect=False)
+            if n == -1:
+                return
+            assert isinstance(n, int)
+            seen.append(n)
+
+    th = threading.Thread(target=processor)
+    th.start()
+    for round_ in range(20):
+        for i in range(50):
+            fifo.add(make(f"p{i}", rv=str(round_)))
+        if round_ % 5 == 4:
+            fifo.replace([make(f"p{i}", rv=f"r{round_}") for i in range(0, 50, 2)], str(round_))
+        ix.list()
+        ix.by_index("first", "p1")
+        ix.check_invariants()
+    final = [make(f"q{i}", rv="final") for i in range(10)]
+    fifo.replace(final, "final")
+    deadline = time.monotonic() + 10
+    while len(fifo) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    fifo.close()
+    th.join(10)
+    assert not th.is_alive()
+    assert sorted(ix.list_keys()) == sorted(o.key for o in final)
+    assert sorted(ix.list_index_values("first")) == ["q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9"]
+    ix.check_invariants()
+    assert sum(seen) >= 1000
