@@ -273,6 +273,11 @@ def process_batch(
     notifications in order, or only their count when ``collect`` is False. Returns 0 / []
     on timeout; raises nothing when the FIFO is closed and empty (returns -1 then).
 
+    ``indexer`` must be the FIFO's ``known_objects`` when it has one (ValueError otherwise).
+    While a batch is being applied, the FIFO's replace/resync/delete treat its deltas as
+    already stored, as client-go does by processing under the FIFO lock. One processor per
+    FIFO.
+
     If an index function raises, the notifications produced before it are returned and
     the failing key's remaining deltas go back to the head of the FIFO (nothing is lost);
     when there is nothing to return, the exception is raised."""

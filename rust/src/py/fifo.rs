@@ -190,6 +190,11 @@ pub fn process_batch(
 ) -> PyResult<PyObject> {
     let timeout = timeout_from_secs(timeout)?;
     let (fifo, store) = (fifo.fifo.clone(), indexer.store.clone());
+    // replace()/resync() reason about what the processor has stored; feeding a different
+    // store than the one they consult would silently lose deletions.
+    if fifo.known_objects().is_some_and(|k| !Arc::ptr_eq(k, &store)) {
+        return Err(PyValueError::new_err("indexer must be the DeltaFIFO's known_objects"));
+    }
     let out = py.allow_threads(move || process::process_batch(&fifo, &store, max_keys, Some(timeout)));
     if out.closed {
         return (-1i64).into_py_any(py);
