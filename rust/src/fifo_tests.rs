@@ -147,7 +147,7 @@ struct Model {
 impl Model {
     fn push(&mut self, kind: DeltaType, m: M) {
         let key = m.key().to_string();
-        let ds = self.items.entry(key.clone()).or_insert_with(|| Vec::new());
+        let ds = self.items.entry(key.clone()).or_default();
         if ds.is_empty() {
             self.queue.push(key);
         }
