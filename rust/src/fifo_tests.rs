@@ -339,3 +339,36 @@ fn sync_after_pending_delete_is_dropped() {
     f.push_many([(DeltaType::Sync, DeltaObject::Object(obj("a", "1")))]);
     assert_eq!(kinds(&f, "ns/a"), vec![(DeltaType::Added, false), (DeltaType::Deleted, false)]);
 }
+
+#[test]
+fn failed_batch_is_requeued_in_front_with_newer_deltas_after_it() {
+    struct FailOn(&'static str);
+    impl crate::index::IndexFn for FailOn {
+        fn values(&self, obj: &ObjectRef) -> Result<Vec<String>, crate::error::Foreign> {
+            if &*obj.meta.name == self.0 {
+                Err(crate::error::Foreign(Arc::new(std::io::Error::other("boom"))))
+            } else {
+                Ok(vec![])
+            }
+        }
+    }
+    let store = Arc::new(Store::new(vec![crate::index::IndexDef::new("f", Arc::new(FailOn("b")))]).unwrap());
+    let f = DeltaFifo::new(Some(store.clone()));
+    f.replace(vec![obj("a", "1"), obj("b", "1"), obj("c", "1")], "1");
+    let out = process_batch(&f, &store, 10, None);
+    assert_eq!(out.notifications.len(), 1);
+    assert!(matches!(out.error, Some(crate::error::Error::IndexFunc { .. })));
+    // b and c are back in front, still counted as initial items: not synced yet.
+    assert_eq!(f.list_keys(), vec!["ns/b".into(), "ns/c".into()]);
+    assert!(!f.has_synced());
+    f.check_invariants().unwrap();
+
+    // Manual requeue merges with deltas queued meanwhile (older first).
+    let popped = f.pop_batch(1, None).unwrap();
+    f.update(obj("b", "2"));
+    f.add(obj("d", "1"));
+    f.requeue_front(popped);
+    assert_eq!(f.list_keys(), vec!["ns/b".into(), "ns/c".into(), "ns/d".into()]);
+    assert_eq!(kinds(&f, "ns/b"), vec![(DeltaType::Replaced, false), (DeltaType::Updated, false)]);
+    f.check_invariants().unwrap();
+}
