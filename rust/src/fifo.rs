@@ -51,6 +51,11 @@ struct State {
     in_flight: HashMap<Box<str>, (Option<ObjectRef>, u64)>,
     /// Id of the last tracked batch.
     batch_seq: u64,
+    /// For each tracked batch not yet finished, how many of its keys came from the first
+    /// replace. has_synced() waits for them: a consumer that asks whether the cache holds
+    /// the initial list must not get "yes" while part of it is popped but not yet stored
+    /// (client-go decrements its count only after processing an item).
+    initial_in_flight: HashMap<u64, usize>,
 }
 
 pub struct DeltaFifo {
@@ -63,6 +68,10 @@ pub struct DeltaFifo {
 
 impl State {
     fn has_synced(&self) -> bool {
+        self.all_initial_popped() && self.initial_in_flight.is_empty()
+    }
+
+    fn all_initial_popped(&self) -> bool {
         self.populated && self.initial_population_count == 0
     }
 
@@ -117,7 +126,7 @@ impl State {
     }
 
     fn pop_locked(&mut self) -> Option<Popped> {
-        let is_in_initial_list = !self.has_synced();
+        let is_in_initial_list = !self.all_initial_popped();
         let key = self.queue.pop_front()?;
         let counted = self.initial_population_count > 0;
         if counted {
@@ -291,6 +300,7 @@ impl DeltaFifo {
         if !st.in_flight.is_empty() {
             st.in_flight.retain(|_, (_, b)| *b != id);
         }
+        st.initial_in_flight.remove(&id);
     }
 
     fn pop_batch_inner(
@@ -326,6 +336,10 @@ impl DeltaFifo {
                     _ => None,
                 };
                 st.in_flight.insert(p.key.clone(), (state, id));
+            }
+            let initial = popped.iter().filter(|p| p.counted).count();
+            if initial > 0 {
+                st.initial_in_flight.insert(id, initial);
             }
         }
         Ok((popped, id))
