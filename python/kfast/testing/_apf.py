@@ -10,6 +10,7 @@ so health probes keep working. APF exempts system:masters, so jail an ordinary u
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 
@@ -27,13 +28,13 @@ def jail_name(user: str) -> str:
     return "kfast-jail-" + re.sub(r"[^a-z0-9-]", "-", user.lower())
 
 
-def _create_or_replace(admin: httpx.Client, collection: str, obj: dict[str, object]) -> None:
+def _create_or_replace(admin: httpx.Client, collection: str, obj: dict[str, Any]) -> None:
     r = admin.post(collection, json=obj)
     if r.status_code == 409:  # left over from an interrupted run: replace it
-        name = obj["metadata"]["name"]  # type: ignore[index]
+        name = obj["metadata"]["name"]
         current = admin.get(f"{collection}/{name}")
         current.raise_for_status()
-        obj["metadata"]["resourceVersion"] = current.json()["metadata"]["resourceVersion"]  # type: ignore[index]
+        obj["metadata"]["resourceVersion"] = current.json()["metadata"]["resourceVersion"]
         r = admin.put(f"{collection}/{name}", json=obj)
     r.raise_for_status()
 
@@ -41,7 +42,7 @@ def _create_or_replace(admin: httpx.Client, collection: str, obj: dict[str, obje
 def create_jail(admin: httpx.Client, user: str) -> str:
     """Create (or replace) the jail for ``user``; return its object name."""
     name = jail_name(user)
-    level = {
+    level: dict[str, Any] = {
         "apiVersion": "flowcontrol.apiserver.k8s.io/v1",
         "kind": "PriorityLevelConfiguration",
         "metadata": {"name": name},
@@ -55,7 +56,7 @@ def create_jail(admin: httpx.Client, user: str) -> str:
             },
         },
     }
-    schema = {
+    schema: dict[str, Any] = {
         "apiVersion": "flowcontrol.apiserver.k8s.io/v1",
         "kind": "FlowSchema",
         "metadata": {"name": name},
