@@ -112,8 +112,8 @@ gen_gomod() {
 stamp() {
     {
         go version
-        echo "GOJOBS-independent ldflags v2"
-        cat "$HERE/go.mod" "$HERE/go.sum"
+        # The script itself decides flags and ldflags; editing it relinks (cheap, cached).
+        cat "$HERE/go.mod" "$HERE/go.sum" "$HERE/build.sh"
     } | sha256sum | cut -c1-16
 }
 
@@ -148,8 +148,11 @@ build() {
     mkdir -p "$OUT.tmp"
     local start built_at info
     start=$(date +%s)
-    info=$(cd "$HERE" && go mod download -json "k8s.io/kubernetes@$KUBE_VERSION")
-    built_at=$(printf '%s' "$info" | sed -n 's/^[[:space:]]*"Time": "\(.*\)",*$/\1/p' | head -1)
+    # buildDate: the release's publication time from the proxy's .info file, so the same
+    # inputs give the same binary.
+    info=$(cd "$HERE" && go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" \
+        | sed -n 's/^[[:space:]]*"Info": "\(.*\)",$/\1/p')
+    built_at=$(sed -n 's/.*"Time":"\([^"]*\)".*/\1/p' "$info" 2>/dev/null || true)
     built_at=${built_at:-1970-01-01T00:00:00Z}
     log "downloading modules (GOMODCACHE=$(go env GOMODCACHE))"
     (cd "$HERE" && go mod download)

@@ -327,8 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"server:     {cluster.url}")
         print(f"contexts:   {', '.join(cluster.context(u) for u in cluster.users)}")
         print(f"logs:       {cluster.workdir}/{{kube-apiserver,etcd}}.log")
-        print(f"try:        KUBECONFIG={cluster.kubeconfig} kubectl get ns   (Ctrl-C stops)",
-              flush=True)
+        print("running; Ctrl-C stops", flush=True)
         while not stop.wait(1.0):
             cluster.apiserver.check_alive()
             if not cluster.etcd.running:
