@@ -21,6 +21,7 @@ import signal
 import ssl
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -140,7 +141,11 @@ class Cluster:
             "--allow-privileged=true",
             "--disable-admission-plugins=ServiceAccount",
             "--endpoint-reconciler-type=none",
-            "--etcd-compaction-interval=0",
+            # Not 0: with 0 kube-apiserver starts no compactor at all, so nothing watches
+            # compact_rev_key and the watch cache never learns of a compaction done by
+            # compact_etcd() (k8s.io/apiserver storagebackend/factory/etcd3.go
+            # startCompactorOnce). 24h means it never compacts by itself during a test run.
+            "--etcd-compaction-interval=24h",
             "--profiling=false",
             "--v=2",
             *self.apiserver_flags,
@@ -150,6 +155,11 @@ class Cluster:
         """Start etcd, then kube-apiserver; return once it is ready to serve tests."""
         try:
             self.etcd.start()
+            # On a fresh etcd the watch caches would start at revision 1, and a watch from
+            # resourceVersion=1 would replay history instead of answering 410 "too old" as
+            # on any cluster that has lived a little. One write outside /registry moves the
+            # revision past 1 first.
+            self.etcd.put("kfast-testenv/created", time.strftime("%Y-%m-%dT%H:%M:%SZ"))
             self._start_apiserver(timeout, pick_port=True)
             write_kubeconfig(self.kubeconfig, cluster=self.name, server=self.url, pki=self.pki)
             self._bootstrap_rbac()
@@ -288,16 +298,22 @@ class Cluster:
     @contextmanager
     def apf_jail(self, user: str = USER, timeout: float = 30.0) -> Iterator[None]:
         """While inside, API Priority and Fairness rejects every request of ``user`` with
-        429 (a FlowSchema sends it to a PriorityLevel with no seats and Reject). Fails for
-        system:masters users, whom APF exempts."""
+        429 and ``Retry-After`` (a FlowSchema sends it to a PriorityLevel with no seats and
+        Reject, and one stalled request of the user keeps that level busy; see
+        :mod:`kfast.testing._apf`). Fails for system:masters users, whom APF exempts."""
         if "system:masters" in self.users[user].groups:
             raise ValueError(f"{user} is in system:masters, which APF exempts")
         with self.client() as admin, self.client(user) as jailed:
-            _apf.create_jail(admin, user)
+            uid = _apf.create_jail(admin, user)
+            # The stalled request must land in the jail, not in global-default.
+            _apf.wait_matched(jailed, uid, timeout)
+            holder = _apf.SeatHolder(self.port, self.ssl_context(user), self.users[user].token)
+            holder.start()
             try:
                 _apf.wait_rejected(jailed, timeout)
                 yield
             finally:
+                holder.stop()
                 _apf.delete_jail(admin, user)
                 _apf.wait_released(jailed, timeout)
 
