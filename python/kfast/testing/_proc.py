@@ -22,11 +22,12 @@ _PR_SET_PDEATHSIG = 1
 
 def _die_with_parent() -> None:
     # If the test process is SIGKILLed, its servers must not outlive it holding ports and
-    # data directories. Linux only; elsewhere the children are merely orphaned.
+    # data directories. SIGKILL, because kube-apiserver's graceful SIGTERM shutdown can hang
+    # once etcd is gone too. Linux only; elsewhere the children are merely orphaned.
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
         except (OSError, AttributeError):
             pass
 

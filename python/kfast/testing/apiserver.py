@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -106,15 +107,16 @@ class Cluster:
             ctx.load_cert_chain(str(u.cert_file), str(u.key_file))
         return ctx
 
-    def client(self, user: str = ADMIN, **kwargs: object) -> httpx.Client:
-        """An ``httpx.Client`` for ``user`` with ``base_url`` set to the apiserver."""
+    def client(self, user: str = ADMIN, **kwargs: Any) -> httpx.Client:
+        """An ``httpx.Client`` for ``user`` with ``base_url`` set to the apiserver; other
+        keyword arguments go to ``httpx.Client`` (default timeout 30 s)."""
         headers = {}
         token = self.users[user].token
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         kwargs.setdefault("timeout", 30.0)
         return httpx.Client(
-            base_url=self.url, verify=self.ssl_context(user), headers=headers, **kwargs  # type: ignore[arg-type]
+            base_url=self.url, verify=self.ssl_context(user), headers=headers, **kwargs
         )
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -336,7 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"error: {e}\n")
     cluster = Cluster(args.workdir, binaries=binaries, apiserver_flags=extra)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Both stop cleanly (apiserver, then etcd); SIGINT is set explicitly because a shell
+    # starts background jobs with it ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     try:
         cluster.start()
         print(f"kubeconfig: {cluster.kubeconfig}")
