@@ -9,6 +9,7 @@ the whole logs stay in pytest's basetemp (``apiserver0/``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -32,10 +33,16 @@ def _in_ci() -> bool:
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
     """One kube-apiserver + etcd for the whole session; admin is the kubeconfig default."""
+    # A cold build takes many minutes: let its progress through pytest's output capture.
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    uncaptured = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
     try:
-        binaries = find_binaries(build=True, build_script=BUILD_SCRIPT)
+        with uncaptured:
+            binaries = find_binaries(build=True, build_script=BUILD_SCRIPT)
     except BinariesMissing as e:
         if not _in_ci() and shutil.which("go") is None:
             pytest.skip(f"no kube-apiserver for integration tests: {e}")
