@@ -50,8 +50,9 @@ START_TIMEOUT = 180.0  # seconds; 2 shared cores can make the first start slow
 class Cluster:
     """etcd + kube-apiserver in ``workdir`` (a fresh temporary directory by default).
 
-    ``apiserver_flags`` are appended after the defaults, so a repeated flag overrides its
-    default (``--min-request-timeout=5``, ``--watch-cache=false`` ...).
+    ``apiserver_flags`` are appended after the defaults, so a repeated single-valued flag
+    overrides its default (``--min-request-timeout=5``, ``--watch-cache=false`` ...); list
+    flags such as ``--disable-admission-plugins`` add to it instead.
     """
 
     def __init__(
