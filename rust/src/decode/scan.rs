@@ -210,19 +210,8 @@ impl<'a> Scanner<'a> {
     /// Skip any value, validating it; returns its span in the buffer.
     pub fn skip_value(&mut self) -> ScanResult<(usize, usize)> {
         let start = self.pos;
-        match self.peek() {
-            Some(b'{') => self.object(|s, _| s.skip_value().map(|_| ()))?,
-            Some(b'[') => self.array(|s| s.skip_value().map(|_| ()))?,
-            Some(b'"') => {
-                self.string()?;
-            }
-            Some(b't') => self.literal(b"true")?,
-            Some(b'f') => self.literal(b"false")?,
-            Some(b'n') => self.literal(b"null")?,
-            Some(b'-' | b'0'..=b'9') => self.number()?,
-            Some(_) => return self.err("expected a JSON value"),
-            None => return self.err("unexpected end of input"),
-        }
+        let budget = MAX_DEPTH - self.depth;
+        self.pos = skip(self.buf, self.pos, budget)?;
         Ok((start, self.pos))
     }
 
@@ -235,131 +224,258 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn digits(&mut self) -> usize {
-        let start = self.pos;
-        while matches!(self.peek(), Some(b'0'..=b'9')) {
-            self.pos += 1;
-        }
-        self.pos - start
-    }
-
-    fn number(&mut self) -> ScanResult<()> {
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
-        }
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                self.digits();
-            }
-            _ => return self.err("invalid number"),
-        }
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            if self.digits() == 0 {
-                return self.err("invalid number: digit expected after '.'");
-            }
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.pos += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.pos += 1;
-            }
-            if self.digits() == 0 {
-                return self.err("invalid number: digit expected in exponent");
-            }
-        }
-        Ok(())
-    }
-
-    /// A string starting at the opening quote. Validates escapes (incl. surrogate pairs),
-    /// rejects raw control characters and checks UTF-8 of non-ASCII bytes.
+    /// A string starting at the opening quote.
     fn string(&mut self) -> ScanResult<RawStr<'a>> {
-        self.pos += 1; // opening quote
-        let start = self.pos;
-        let mut escaped = false;
+        let start = self.pos + 1;
+        let (end, escaped) = string_end(self.buf, start)?;
+        self.pos = end;
+        Ok(RawStr { raw: &self.buf[start..end - 1], escaped })
+    }
+}
+
+/// Skip one value starting at `i` (no leading whitespace), validating it; returns the
+/// index after it. Iterative, with the open containers kept as a bit stack (1 = object),
+/// because this loop is where the decoder spends most of its time (spec, status and
+/// managedFields of every object are skipped) and recursion through closures was
+/// measurably slower.
+pub(super) fn skip(buf: &[u8], mut i: usize, max_depth: u32) -> ScanResult<usize> {
+    let err = |pos: usize, msg: &'static str| Err(ScanError { pos, msg });
+    let mut stack = [0u64; (MAX_DEPTH as usize).div_ceil(64)];
+    let mut depth: usize = 0;
+    loop {
+        // A value starts at `i`.
+        match at(buf, i) {
+            b'"' => i = string_end(buf, i + 1)?.0,
+            b'{' => {
+                if depth as u32 >= max_depth {
+                    return err(i, "nesting too deep");
+                }
+                stack[depth / 64] |= 1 << (depth % 64);
+                depth += 1;
+                i = skip_ws(buf, i + 1);
+                if at(buf, i) == b'}' {
+                    depth -= 1;
+                    i += 1;
+                } else {
+                    i = key_colon(buf, i)?;
+                    continue;
+                }
+            }
+            b'[' => {
+                if depth as u32 >= max_depth {
+                    return err(i, "nesting too deep");
+                }
+                stack[depth / 64] &= !(1 << (depth % 64));
+                depth += 1;
+                i = skip_ws(buf, i + 1);
+                if at(buf, i) == b']' {
+                    depth -= 1;
+                    i += 1;
+                } else {
+                    continue;
+                }
+            }
+            b't' => i = literal_end(buf, i, b"true")?,
+            b'f' => i = literal_end(buf, i, b"false")?,
+            b'n' => i = literal_end(buf, i, b"null")?,
+            b'-' | b'0'..=b'9' => i = number_end(buf, i)?,
+            0 if i >= buf.len() => return err(i, "unexpected end of input"),
+            _ => return err(i, "expected a JSON value"),
+        }
+        // After a value: close containers until one continues with ','.
         loop {
-            self.pos = find_special(self.buf, self.pos);
-            let Some(&c) = self.buf.get(self.pos) else {
-                return self.err("unterminated string");
-            };
-            match c {
-                b'"' => {
-                    let raw = &self.buf[start..self.pos];
-                    self.pos += 1;
-                    return Ok(RawStr { raw, escaped });
-                }
-                b'\\' => {
-                    escaped = true;
-                    self.escape()?;
-                }
-                0x80.. => self.utf8_char()?,
-                _ => return self.err("control character in string"),
+            if depth == 0 {
+                return Ok(i);
             }
-        }
-    }
-
-    fn hex4(&mut self) -> ScanResult<u16> {
-        let Some(h) = self.buf.get(self.pos..self.pos + 4) else {
-            return self.err("truncated \\u escape");
-        };
-        let mut v: u16 = 0;
-        for &b in h {
-            let d = match b {
-                b'0'..=b'9' => b - b'0',
-                b'a'..=b'f' => b - b'a' + 10,
-                b'A'..=b'F' => b - b'A' + 10,
-                _ => return self.err("invalid \\u escape"),
-            };
-            v = (v << 4) | d as u16;
-        }
-        self.pos += 4;
-        Ok(v)
-    }
-
-    fn escape(&mut self) -> ScanResult<()> {
-        match self.buf.get(self.pos + 1) {
-            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                self.pos += 2;
-                Ok(())
-            }
-            Some(b'u') => {
-                self.pos += 2;
-                let u = self.hex4()?;
-                match u {
-                    0xD800..=0xDBFF => {
-                        if self.buf.get(self.pos..self.pos + 2) != Some(b"\\u") {
-                            return self.err("lone leading surrogate in \\u escape");
-                        }
-                        self.pos += 2;
-                        if !(0xDC00..=0xDFFF).contains(&self.hex4()?) {
-                            return self.err("invalid trailing surrogate in \\u escape");
-                        }
+            i = skip_ws(buf, i);
+            let top = depth - 1;
+            let in_object = stack[top / 64] & (1 << (top % 64)) != 0;
+            match at(buf, i) {
+                b',' => {
+                    i = skip_ws(buf, i + 1);
+                    if in_object {
+                        i = key_colon(buf, i)?;
                     }
-                    0xDC00..=0xDFFF => return self.err("lone trailing surrogate in \\u escape"),
-                    _ => {}
+                    break;
                 }
-                Ok(())
+                b'}' if in_object => {
+                    depth -= 1;
+                    i += 1;
+                }
+                b']' if !in_object => {
+                    depth -= 1;
+                    i += 1;
+                }
+                _ if in_object => return err(i, "expected ',' or '}'"),
+                _ => return err(i, "expected ',' or ']'"),
             }
-            _ => self.err("invalid escape"),
         }
     }
+}
 
-    /// One non-ASCII UTF-8 sequence (RFC 3629: no overlongs, no surrogates, <= U+10FFFF).
-    fn utf8_char(&mut self) -> ScanResult<()> {
-        let b = &self.buf[self.pos..];
-        let n = match b[0] {
-            0xC2..=0xDF => 2,
-            0xE0..=0xEF => 3,
-            0xF0..=0xF4 => 4,
-            _ => return self.err("invalid UTF-8"),
-        };
-        if b.len() < n || std::str::from_utf8(&b[..n]).is_err() {
-            return self.err("invalid UTF-8");
-        }
-        self.pos += n;
-        Ok(())
+/// `"key"` then `:` then whitespace; returns the index of the value.
+#[inline(always)]
+fn key_colon(buf: &[u8], i: usize) -> ScanResult<usize> {
+    if at(buf, i) != b'"' {
+        return Err(ScanError { pos: i, msg: "expected a string key" });
     }
+    let mut i = string_end(buf, i + 1)?.0;
+    if at(buf, i) != b':' {
+        i = skip_ws(buf, i);
+        if at(buf, i) != b':' {
+            return Err(ScanError { pos: i, msg: "expected ':'" });
+        }
+    }
+    Ok(skip_ws(buf, i + 1))
+}
+
+#[inline(always)]
+fn skip_ws(buf: &[u8], mut i: usize) -> usize {
+    while matches!(at(buf, i), b' ' | b'\n' | b'\r' | b'\t') {
+        i += 1;
+    }
+    i
+}
+
+#[inline]
+fn literal_end(buf: &[u8], i: usize, lit: &'static [u8]) -> ScanResult<usize> {
+    if buf[i..].starts_with(lit) {
+        Ok(i + lit.len())
+    } else {
+        Err(ScanError { pos: i, msg: "invalid literal" })
+    }
+}
+
+#[inline]
+fn number_end(buf: &[u8], mut i: usize) -> ScanResult<usize> {
+    let bad = |pos| Err(ScanError { pos, msg: "invalid number" });
+    if at(buf, i) == b'-' {
+        i += 1;
+    }
+    match at(buf, i) {
+        b'0' => i += 1,
+        b'1'..=b'9' => {
+            i += 1;
+            while at(buf, i).is_ascii_digit() {
+                i += 1;
+            }
+        }
+        _ => return bad(i),
+    }
+    if at(buf, i) == b'.' {
+        i += 1;
+        if !at(buf, i).is_ascii_digit() {
+            return bad(i);
+        }
+        while at(buf, i).is_ascii_digit() {
+            i += 1;
+        }
+    }
+    if matches!(at(buf, i), b'e' | b'E') {
+        i += 1;
+        if matches!(at(buf, i), b'+' | b'-') {
+            i += 1;
+        }
+        if !at(buf, i).is_ascii_digit() {
+            return bad(i);
+        }
+        while at(buf, i).is_ascii_digit() {
+            i += 1;
+        }
+    }
+    Ok(i)
+}
+
+/// The byte at `i`, or 0 past the end (0 is never valid outside a string, so running off
+/// the end reads as a syntax error without a separate bounds check).
+#[inline(always)]
+pub(super) fn at(buf: &[u8], i: usize) -> u8 {
+    if i < buf.len() {
+        // SAFETY: bounds checked just above.
+        unsafe { *buf.get_unchecked(i) }
+    } else {
+        0
+    }
+}
+
+/// Scan a string body starting just after its opening quote. Validates escapes (incl.
+/// surrogate pairs), rejects raw control characters and checks UTF-8 of non-ASCII bytes.
+/// Returns the index after the closing quote and whether it contained escapes.
+#[inline]
+pub(super) fn string_end(buf: &[u8], mut i: usize) -> ScanResult<(usize, bool)> {
+    let mut escaped = false;
+    loop {
+        i = find_special(buf, i);
+        match at(buf, i) {
+            b'"' => return Ok((i + 1, escaped)),
+            b'\\' => {
+                escaped = true;
+                i = escape_end(buf, i)?;
+            }
+            0x80.. => i = utf8_end(buf, i)?,
+            _ if i >= buf.len() => return Err(ScanError { pos: i, msg: "unterminated string" }),
+            _ => return Err(ScanError { pos: i, msg: "control character in string" }),
+        }
+    }
+}
+
+fn hex4(buf: &[u8], i: usize) -> ScanResult<u16> {
+    let Some(h) = buf.get(i..i + 4) else {
+        return Err(ScanError { pos: i, msg: "truncated \\u escape" });
+    };
+    let mut v: u16 = 0;
+    for &b in h {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return Err(ScanError { pos: i, msg: "invalid \\u escape" }),
+        };
+        v = (v << 4) | d as u16;
+    }
+    Ok(v)
+}
+
+/// One escape sequence at `i` (the backslash); returns the index after it.
+#[cold]
+fn escape_end(buf: &[u8], i: usize) -> ScanResult<usize> {
+    match at(buf, i + 1) {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Ok(i + 2),
+        b'u' => {
+            let u = hex4(buf, i + 2)?;
+            match u {
+                0xD800..=0xDBFF => {
+                    if buf.get(i + 6..i + 8) != Some(b"\\u") {
+                        return Err(ScanError { pos: i, msg: "lone leading surrogate in \\u escape" });
+                    }
+                    if !(0xDC00..=0xDFFF).contains(&hex4(buf, i + 8)?) {
+                        return Err(ScanError { pos: i, msg: "invalid trailing surrogate in \\u escape" });
+                    }
+                    Ok(i + 12)
+                }
+                0xDC00..=0xDFFF => Err(ScanError { pos: i, msg: "lone trailing surrogate in \\u escape" }),
+                _ => Ok(i + 6),
+            }
+        }
+        _ => Err(ScanError { pos: i, msg: "invalid escape" }),
+    }
+}
+
+/// One non-ASCII UTF-8 sequence at `i` (RFC 3629: no overlongs, no surrogates,
+/// <= U+10FFFF); returns the index after it.
+#[cold]
+fn utf8_end(buf: &[u8], i: usize) -> ScanResult<usize> {
+    let b = &buf[i..];
+    let n = match b[0] {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return Err(ScanError { pos: i, msg: "invalid UTF-8" }),
+    };
+    if b.len() < n || std::str::from_utf8(&b[..n]).is_err() {
+        return Err(ScanError { pos: i, msg: "invalid UTF-8" });
+    }
+    Ok(i + n)
 }
 
 /// Index of the first byte at or after `i` that ends the fast path of a string: `"`, `\`,
@@ -399,29 +515,30 @@ fn find_special(buf: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Decode a validated string body (escapes already checked by the scanner).
+/// Decode a validated string body (escapes already checked by the scanner). Copies the
+/// runs between escapes in bulk: last-applied-configuration annotations are full of `\"`.
 pub fn unescape(raw: &[u8]) -> String {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
-    let hex = |s: &[u8]| -> u32 { u32::from_str_radix(std::str::from_utf8(s).unwrap_or("0"), 16).unwrap_or(0) };
+    let hex = |s: &[u8]| -> u32 { s.iter().fold(0, |v, &b| (v << 4) | (b as char).to_digit(16).unwrap_or(0)) };
     while i < raw.len() {
-        let c = raw[i];
-        if c != b'\\' {
-            out.push(c);
-            i += 1;
-            continue;
-        }
+        let Some(j) = memchr::memchr(b'\\', &raw[i..]) else {
+            out.extend_from_slice(&raw[i..]);
+            break;
+        };
+        out.extend_from_slice(&raw[i..i + j]);
+        i += j;
         let e = raw[i + 1];
         i += 2;
-        let ch = match e {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
+        let byte = match e {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 8,
+            b'f' => 12,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
             _ => {
                 let hi = hex(&raw[i..i + 4]);
                 i += 4;
@@ -432,11 +549,12 @@ pub fn unescape(raw: &[u8]) -> String {
                 } else {
                     hi
                 };
-                char::from_u32(cp).unwrap_or('\u{fffd}')
+                let mut tmp = [0u8; 4];
+                out.extend_from_slice(char::from_u32(cp).unwrap_or('\u{fffd}').encode_utf8(&mut tmp).as_bytes());
+                continue;
             }
         };
-        let mut tmp = [0u8; 4];
-        out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+        out.push(byte);
     }
     // Input was valid UTF-8 and escapes produce valid chars.
     String::from_utf8(out).unwrap_or_default()
