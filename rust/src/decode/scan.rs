@@ -22,6 +22,10 @@ pub struct Scanner<'a> {
     buf: &'a [u8],
     pos: usize,
     depth: u32,
+    /// Whether '\n' counts as whitespace. Not inside a watch line: the decoder parses
+    /// lines in place without first searching for their '\n', which is only equivalent to
+    /// splitting first if a newline can never be part of a value.
+    nl_ws: bool,
 }
 
 /// A JSON string as it appears on the wire (between the quotes). `escaped` says whether
@@ -54,7 +58,12 @@ impl<'a> RawStr<'a> {
 
 impl<'a> Scanner<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Scanner { buf, pos: 0, depth: 0 }
+        Scanner { buf, pos: 0, depth: 0, nl_ws: true }
+    }
+
+    /// A scanner for one watch line, where '\n' ends the line and is never whitespace.
+    pub fn line(buf: &'a [u8]) -> Self {
+        Scanner { buf, pos: 0, depth: 0, nl_ws: false }
     }
 
     pub fn pos(&self) -> usize {
@@ -67,13 +76,7 @@ impl<'a> Scanner<'a> {
 
     #[inline]
     pub fn ws(&mut self) {
-        while let Some(&c) = self.buf.get(self.pos) {
-            if c == b' ' || c == b'\n' || c == b'\r' || c == b'\t' {
-                self.pos += 1;
-            } else {
-                break;
-            }
-        }
+        self.pos = skip_ws(self.buf, self.pos, self.nl_ws);
     }
 
     #[inline]
@@ -211,7 +214,7 @@ impl<'a> Scanner<'a> {
     pub fn skip_value(&mut self) -> ScanResult<(usize, usize)> {
         let start = self.pos;
         let budget = MAX_DEPTH - self.depth;
-        self.pos = skip(self.buf, self.pos, budget)?;
+        self.pos = skip(self.buf, self.pos, budget, self.nl_ws)?;
         Ok((start, self.pos))
     }
 
@@ -238,7 +241,7 @@ impl<'a> Scanner<'a> {
 /// because this loop is where the decoder spends most of its time (spec, status and
 /// managedFields of every object are skipped) and recursion through closures was
 /// measurably slower.
-pub(super) fn skip(buf: &[u8], mut i: usize, max_depth: u32) -> ScanResult<usize> {
+pub(super) fn skip(buf: &[u8], mut i: usize, max_depth: u32, nl: bool) -> ScanResult<usize> {
     let err = |pos: usize, msg: &'static str| Err(ScanError { pos, msg });
     let mut stack = [0u64; (MAX_DEPTH as usize).div_ceil(64)];
     let mut depth: usize = 0;
@@ -252,12 +255,12 @@ pub(super) fn skip(buf: &[u8], mut i: usize, max_depth: u32) -> ScanResult<usize
                 }
                 stack[depth / 64] |= 1 << (depth % 64);
                 depth += 1;
-                i = skip_ws(buf, i + 1);
+                i = skip_ws(buf, i + 1, nl);
                 if at(buf, i) == b'}' {
                     depth -= 1;
                     i += 1;
                 } else {
-                    i = key_colon(buf, i)?;
+                    i = key_colon(buf, i, nl)?;
                     continue;
                 }
             }
@@ -267,7 +270,7 @@ pub(super) fn skip(buf: &[u8], mut i: usize, max_depth: u32) -> ScanResult<usize
                 }
                 stack[depth / 64] &= !(1 << (depth % 64));
                 depth += 1;
-                i = skip_ws(buf, i + 1);
+                i = skip_ws(buf, i + 1, nl);
                 if at(buf, i) == b']' {
                     depth -= 1;
                     i += 1;
@@ -287,14 +290,14 @@ pub(super) fn skip(buf: &[u8], mut i: usize, max_depth: u32) -> ScanResult<usize
             if depth == 0 {
                 return Ok(i);
             }
-            i = skip_ws(buf, i);
+            i = skip_ws(buf, i, nl);
             let top = depth - 1;
             let in_object = stack[top / 64] & (1 << (top % 64)) != 0;
             match at(buf, i) {
                 b',' => {
-                    i = skip_ws(buf, i + 1);
+                    i = skip_ws(buf, i + 1, nl);
                     if in_object {
-                        i = key_colon(buf, i)?;
+                        i = key_colon(buf, i, nl)?;
                     }
                     break;
                 }
@@ -315,26 +318,29 @@ pub(super) fn skip(buf: &[u8], mut i: usize, max_depth: u32) -> ScanResult<usize
 
 /// `"key"` then `:` then whitespace; returns the index of the value.
 #[inline(always)]
-fn key_colon(buf: &[u8], i: usize) -> ScanResult<usize> {
+fn key_colon(buf: &[u8], i: usize, nl: bool) -> ScanResult<usize> {
     if at(buf, i) != b'"' {
         return Err(ScanError { pos: i, msg: "expected a string key" });
     }
     let mut i = string_end(buf, i + 1)?.0;
     if at(buf, i) != b':' {
-        i = skip_ws(buf, i);
+        i = skip_ws(buf, i, nl);
         if at(buf, i) != b':' {
             return Err(ScanError { pos: i, msg: "expected ':'" });
         }
     }
-    Ok(skip_ws(buf, i + 1))
+    Ok(skip_ws(buf, i + 1, nl))
 }
 
 #[inline(always)]
-fn skip_ws(buf: &[u8], mut i: usize) -> usize {
-    while matches!(at(buf, i), b' ' | b'\n' | b'\r' | b'\t') {
-        i += 1;
+fn skip_ws(buf: &[u8], mut i: usize, nl: bool) -> usize {
+    loop {
+        match at(buf, i) {
+            b' ' | b'\r' | b'\t' => i += 1,
+            b'\n' if nl => i += 1,
+            _ => return i,
+        }
     }
-    i
 }
 
 #[inline]
@@ -515,14 +521,15 @@ fn find_special(buf: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Decode a validated string body (escapes already checked by the scanner). Copies the
-/// runs between escapes in bulk: last-applied-configuration annotations are full of `\"`.
+/// Decode a validated string body (escapes already checked by the scanner). Runs between
+/// escapes are short (last-applied-configuration annotations are full of `\"`), so a
+/// plain byte search beats memchr's per-call setup here.
 pub fn unescape(raw: &[u8]) -> String {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     let hex = |s: &[u8]| -> u32 { s.iter().fold(0, |v, &b| (v << 4) | (b as char).to_digit(16).unwrap_or(0)) };
     while i < raw.len() {
-        let Some(j) = memchr::memchr(b'\\', &raw[i..]) else {
+        let Some(j) = raw[i..].iter().position(|&b| b == b'\\') else {
             out.extend_from_slice(&raw[i..]);
             break;
         };
