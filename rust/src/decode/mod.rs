@@ -160,24 +160,19 @@ impl Decoder {
             self.body_offset += i as u64 + 1;
             rest = &rest[i + 1..];
         }
-        // Lines that end inside `rest` are decoded in place. One reverse search finds where
-        // complete lines stop, so the forward pass never has to look for '\n' itself: the
-        // scanner finds the end of each event while parsing it (see `event::decode_prefix`).
-        let Some(last_nl) = memchr::memrchr(b'\n', rest) else {
-            return self.carry(rest);
-        };
-        let complete = &rest[..=last_nl];
-        let mut pos = 0;
-        while pos < complete.len() {
-            let offset = self.body_offset; // advanced line by line below
-            let here = &complete[pos..];
-            if here[0] == b'{' {
-                if let Some((nl, line)) = event::decode_prefix(here) {
+        // Decode lines in place: the scanner finds the end of each event while parsing it
+        // (see `event::decode_prefix`), so the bytes are not searched for '\n' first. Only
+        // a line that does not parse cleanly up to its '\n' (blank, malformed, or running
+        // past the end of `rest`) takes the split-then-decode path, which gives the errors.
+        while !rest.is_empty() {
+            let offset = self.body_offset;
+            if rest[0] == b'{' {
+                if let Some((nl, line)) = event::decode_prefix(rest) {
                     if nl > max {
                         return Err(Error::LineTooLong { offset, limit: max });
                     }
                     self.body_offset += nl as u64 + 1;
-                    pos += nl + 1;
+                    rest = &rest[nl + 1..];
                     match line {
                         Line::Event(ev) => out.push(ev),
                         Line::Error(status) => return Err(Error::Api(status)),
@@ -185,16 +180,18 @@ impl Decoder {
                     continue;
                 }
             }
-            // Blank, odd or malformed: split first, then decode (or report) the line.
-            let nl = memchr::memchr(b'\n', here).expect("complete lines end with a newline");
+            let Some(nl) = memchr::memchr(b'\n', rest) else {
+                break;
+            };
             if nl > max {
                 return Err(Error::LineTooLong { offset, limit: max });
             }
             self.body_offset += nl as u64 + 1;
-            pos += nl + 1;
-            process_line(&here[..nl], offset, out)?;
+            let line = &rest[..nl];
+            rest = &rest[nl + 1..];
+            process_line(line, offset, out)?;
         }
-        self.carry(&rest[last_nl + 1..])
+        self.carry(rest)
     }
 
     /// Keep the start of a line that continues in later input.
