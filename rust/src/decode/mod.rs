@@ -161,18 +161,23 @@ impl Decoder {
             rest = &rest[i + 1..];
         }
         // Decode lines in place: the scanner finds the end of each event while parsing it
-        // (see `event::decode_prefix`), so the bytes are not searched for '\n' first. Only
-        // a line that does not parse cleanly up to its '\n' (blank, malformed, or running
-        // past the end of `rest`) takes the split-then-decode path, which gives the errors.
-        while !rest.is_empty() {
+        // (see `event::decode_prefix`), so the bytes are not searched for '\n' first. One
+        // reverse search bounds that to the lines that end in `rest`, so a line continuing
+        // into the next read is never parsed twice. A line that does not parse cleanly up
+        // to its '\n' (blank, malformed) takes the split-then-decode path for its error.
+        let Some(last_nl) = memchr::memrchr(b'\n', rest) else {
+            return self.carry(rest);
+        };
+        let (mut lines, tail) = rest.split_at(last_nl + 1);
+        while !lines.is_empty() {
             let offset = self.body_offset;
-            if rest[0] == b'{' {
-                if let Some((nl, line)) = event::decode_prefix(rest) {
+            if lines[0] == b'{' {
+                if let Some((nl, line)) = event::decode_prefix(lines) {
                     if nl > max {
                         return Err(Error::LineTooLong { offset, limit: max });
                     }
                     self.body_offset += nl as u64 + 1;
-                    rest = &rest[nl + 1..];
+                    lines = &lines[nl + 1..];
                     match line {
                         Line::Event(ev) => out.push(ev),
                         Line::Error(status) => return Err(Error::Api(status)),
@@ -180,18 +185,16 @@ impl Decoder {
                     continue;
                 }
             }
-            let Some(nl) = memchr::memchr(b'\n', rest) else {
-                break;
-            };
+            let nl = memchr::memchr(b'\n', lines).expect("`lines` ends with a newline");
             if nl > max {
                 return Err(Error::LineTooLong { offset, limit: max });
             }
             self.body_offset += nl as u64 + 1;
-            let line = &rest[..nl];
-            rest = &rest[nl + 1..];
+            let line = &lines[..nl];
+            lines = &lines[nl + 1..];
             process_line(line, offset, out)?;
         }
-        self.carry(rest)
+        self.carry(tail)
     }
 
     /// Keep the start of a line that continues in later input.

@@ -411,12 +411,19 @@ pub(super) fn at(buf: &[u8], i: usize) -> u8 {
 pub(super) fn string_end(buf: &[u8], mut i: usize) -> ScanResult<(usize, bool)> {
     let mut escaped = false;
     loop {
-        i = find_special(buf, i);
+        let (j, is_quote) = find_special(buf, i);
+        i = j;
+        if is_quote {
+            return Ok((i + 1, escaped));
+        }
         match at(buf, i) {
-            b'"' => return Ok((i + 1, escaped)),
             b'\\' => {
                 escaped = true;
-                i = escape_end(buf, i)?;
+                // `\"` and friends inline: last-applied-configuration is full of them.
+                i = match at(buf, i + 1) {
+                    b'"' | b'\\' | b'/' | b'n' => i + 2,
+                    _ => escape_end(buf, i)?,
+                };
             }
             0x80.. => i = utf8_end(buf, i)?,
             _ if i >= buf.len() => return Err(ScanError { pos: i, msg: "unterminated string" }),
@@ -485,27 +492,30 @@ fn utf8_end(buf: &[u8], i: usize) -> ScanResult<usize> {
 }
 
 /// Index of the first byte at or after `i` that ends the fast path of a string: `"`, `\`,
-/// a control character or a non-ASCII byte (or `buf.len()`).
-#[inline]
-fn find_special(buf: &[u8], mut i: usize) -> usize {
+/// a control character or a non-ASCII byte (or `buf.len()`), and whether it is the `"`.
+/// Returning the flag from the vector masks keeps a reload of the byte off the critical
+/// path of the (very common) short string.
+#[inline(always)]
+fn find_special(buf: &[u8], mut i: usize) -> (usize, bool) {
     #[cfg(target_arch = "x86_64")]
     {
         // SSE2 is part of the x86_64 baseline, so no runtime detection is needed. A signed
         // compare `< 0x20` catches both control characters and bytes >= 0x80.
         use std::arch::x86_64::*;
+        // SAFETY: every load reads 16 bytes at `i` with `i + 16 <= buf.len()`.
         unsafe {
             let quote = _mm_set1_epi8(b'"' as i8);
             let bslash = _mm_set1_epi8(b'\\' as i8);
             let space = _mm_set1_epi8(0x20);
             while i + 16 <= buf.len() {
                 let v = _mm_loadu_si128(buf.as_ptr().add(i) as *const __m128i);
-                let m = _mm_or_si128(
-                    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                    _mm_cmplt_epi8(v, space),
-                );
-                let mask = _mm_movemask_epi8(m);
+                let q = _mm_cmpeq_epi8(v, quote);
+                let m = _mm_or_si128(_mm_or_si128(q, _mm_cmpeq_epi8(v, bslash)), _mm_cmplt_epi8(v, space));
+                let mask = _mm_movemask_epi8(m) as u32;
                 if mask != 0 {
-                    return i + mask.trailing_zeros() as usize;
+                    let t = mask.trailing_zeros();
+                    let is_quote = (_mm_movemask_epi8(q) as u32 >> t) & 1 != 0;
+                    return (i + t as usize, is_quote);
                 }
                 i += 16;
             }
@@ -514,18 +524,42 @@ fn find_special(buf: &[u8], mut i: usize) -> usize {
     while i < buf.len() {
         let c = buf[i];
         if c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c) {
-            return i;
+            return (i, c == b'"');
         }
         i += 1;
     }
-    i
+    (i, false)
+}
+
+/// Length of `unescape(raw)` for a validated string body.
+fn unescaped_len(raw: &[u8]) -> usize {
+    let (mut n, mut i) = (raw.len(), 0);
+    while let Some(j) = raw[i..].iter().position(|&b| b == b'\\') {
+        i += j;
+        if raw[i + 1] != b'u' {
+            n -= 1;
+            i += 2;
+            continue;
+        }
+        let hex = |s: &[u8]| s.iter().fold(0u32, |v, &b| (v << 4) | (b as char).to_digit(16).unwrap_or(0));
+        let cp = hex(&raw[i + 2..i + 6]);
+        if (0xD800..0xDC00).contains(&cp) {
+            n -= 12 - 4; // a surrogate pair is 4 bytes of UTF-8
+            i += 12;
+        } else {
+            n -= 6 - char::from_u32(cp).map_or(3, char::len_utf8);
+            i += 6;
+        }
+    }
+    n
 }
 
 /// Decode a validated string body (escapes already checked by the scanner). Runs between
 /// escapes are short (last-applied-configuration annotations are full of `\"`), so a
 /// plain byte search beats memchr's per-call setup here.
 pub fn unescape(raw: &[u8]) -> String {
-    let mut out = Vec::with_capacity(raw.len());
+    // Size the output exactly (one cheap pass), so that `into_boxed_str` does not realloc.
+    let mut out = Vec::with_capacity(unescaped_len(raw));
     let mut i = 0;
     let hex = |s: &[u8]| -> u32 { s.iter().fold(0, |v, &b| (v << 4) | (b as char).to_digit(16).unwrap_or(0)) };
     while i < raw.len() {
@@ -565,4 +599,9 @@ pub fn unescape(raw: &[u8]) -> String {
     }
     // Input was valid UTF-8 and escapes produce valid chars.
     String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+pub(super) fn unescaped_len_for_tests(raw: &[u8]) -> usize {
+    unescaped_len(raw)
 }
