@@ -407,7 +407,7 @@ pub(super) fn at(buf: &[u8], i: usize) -> u8 {
 /// Scan a string body starting just after its opening quote. Validates escapes (incl.
 /// surrogate pairs), rejects raw control characters and checks UTF-8 of non-ASCII bytes.
 /// Returns the index after the closing quote and whether it contained escapes.
-#[inline]
+#[inline(always)]
 pub(super) fn string_end(buf: &[u8], mut i: usize) -> ScanResult<(usize, bool)> {
     let mut escaped = false;
     loop {
@@ -531,77 +531,61 @@ fn find_special(buf: &[u8], mut i: usize) -> (usize, bool) {
     (i, false)
 }
 
-/// Length of `unescape(raw)` for a validated string body.
-fn unescaped_len(raw: &[u8]) -> usize {
-    let (mut n, mut i) = (raw.len(), 0);
-    while let Some(j) = raw[i..].iter().position(|&b| b == b'\\') {
-        i += j;
-        if raw[i + 1] != b'u' {
-            n -= 1;
+/// Decode a validated string body (escapes already checked by the scanner). One byte
+/// loop writing into a buffer sized for the worst case: escapes are dense in
+/// last-applied-configuration annotations (`\"` every few bytes), where per-run memchr or
+/// memcpy calls cost more than they save.
+pub fn unescape(raw: &[u8]) -> String {
+    let hex = |s: &[u8]| -> u32 { s.iter().fold(0, |v, &b| (v << 4) | (b as char).to_digit(16).unwrap_or(0)) };
+    let mut out: Vec<u8> = Vec::with_capacity(raw.len());
+    let dst = out.as_mut_ptr();
+    let (mut i, mut n) = (0, 0);
+    // Invariant: n <= i, since no escape decodes to more bytes than it occupies; so every
+    // write below stays inside the `raw.len()` capacity.
+    while i < raw.len() {
+        let c = raw[i];
+        if c != b'\\' {
+            // SAFETY: n < raw.len() by the invariant.
+            unsafe { *dst.add(n) = c };
+            n += 1;
+            i += 1;
+            continue;
+        }
+        let simple = match raw[i + 1] {
+            b'"' => Some(b'"'),
+            b'\\' => Some(b'\\'),
+            b'/' => Some(b'/'),
+            b'b' => Some(8),
+            b'f' => Some(12),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            _ => None,
+        };
+        if let Some(b) = simple {
+            // SAFETY: as above.
+            unsafe { *dst.add(n) = b };
+            n += 1;
             i += 2;
             continue;
         }
-        let hex = |s: &[u8]| s.iter().fold(0u32, |v, &b| (v << 4) | (b as char).to_digit(16).unwrap_or(0));
-        let cp = hex(&raw[i + 2..i + 6]);
-        if (0xD800..0xDC00).contains(&cp) {
-            n -= 12 - 4; // a surrogate pair is 4 bytes of UTF-8
+        let hi = hex(&raw[i + 2..i + 6]);
+        let cp = if (0xD800..0xDC00).contains(&hi) {
+            let lo = hex(&raw[i + 8..i + 12]);
             i += 12;
+            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
         } else {
-            n -= 6 - char::from_u32(cp).map_or(3, char::len_utf8);
             i += 6;
-        }
-    }
-    n
-}
-
-/// Decode a validated string body (escapes already checked by the scanner). Runs between
-/// escapes are short (last-applied-configuration annotations are full of `\"`), so a
-/// plain byte search beats memchr's per-call setup here.
-pub fn unescape(raw: &[u8]) -> String {
-    // Size the output exactly (one cheap pass), so that `into_boxed_str` does not realloc.
-    let mut out = Vec::with_capacity(unescaped_len(raw));
-    let mut i = 0;
-    let hex = |s: &[u8]| -> u32 { s.iter().fold(0, |v, &b| (v << 4) | (b as char).to_digit(16).unwrap_or(0)) };
-    while i < raw.len() {
-        let Some(j) = raw[i..].iter().position(|&b| b == b'\\') else {
-            out.extend_from_slice(&raw[i..]);
-            break;
+            hi
         };
-        out.extend_from_slice(&raw[i..i + j]);
-        i += j;
-        let e = raw[i + 1];
-        i += 2;
-        let byte = match e {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 8,
-            b'f' => 12,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            _ => {
-                let hi = hex(&raw[i..i + 4]);
-                i += 4;
-                let cp = if (0xD800..0xDC00).contains(&hi) {
-                    let lo = hex(&raw[i + 2..i + 6]);
-                    i += 6;
-                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-                } else {
-                    hi
-                };
-                let mut tmp = [0u8; 4];
-                out.extend_from_slice(char::from_u32(cp).unwrap_or('\u{fffd}').encode_utf8(&mut tmp).as_bytes());
-                continue;
-            }
-        };
-        out.push(byte);
+        let mut tmp = [0u8; 4];
+        let enc = char::from_u32(cp).unwrap_or('\u{fffd}').encode_utf8(&mut tmp).as_bytes();
+        // SAFETY: 6 (or 12) input bytes became at most 3 (or 4) output bytes.
+        unsafe { std::ptr::copy_nonoverlapping(enc.as_ptr(), dst.add(n), enc.len()) };
+        n += enc.len();
     }
+    // SAFETY: n bytes were initialised above.
+    unsafe { out.set_len(n) };
     // Input was valid UTF-8 and escapes produce valid chars.
     String::from_utf8(out).unwrap_or_default()
-}
-
-#[cfg(test)]
-pub(super) fn unescaped_len_for_tests(raw: &[u8]) -> usize {
-    unescaped_len(raw)
 }
