@@ -8,12 +8,14 @@
 //! `scan` (validating JSON scanner) and `meta` (metadata extraction).
 
 mod event;
+mod field;
 mod http;
 mod lex;
 mod meta;
 pub mod scan;
 
 pub use event::{EventKind, WatchEvent};
+pub use field::field_values;
 
 use crate::error::{Error, Result, Status};
 use event::Line;
@@ -157,8 +159,8 @@ impl Decoder {
             if self.line.capacity() > KEEP_LINE_CAPACITY {
                 self.line = Vec::new();
             }
-            r?;
             self.body_offset += i as u64 + 1;
+            r?;
             rest = &rest[i + 1..];
         }
         // Decode lines in place: the scanner finds the end of each event while parsing it
