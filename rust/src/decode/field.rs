@@ -16,17 +16,23 @@ pub fn field_values(json: &[u8], path: &str) -> Vec<String> {
 }
 
 fn walk(json: &[u8], path: &str) -> Option<Vec<String>> {
-    // The whole document must be valid, as with serde_json, even the parts not on the path.
-    let mut whole = Scanner::new(json);
-    whole.ws();
-    let (start, end) = whole.skip_value().ok()?;
-    whole.end().ok()?;
-    let mut span = &json[start..end];
-    for part in path.split('.') {
-        if span.first() != Some(&b'{') {
+    // The whole document must be valid, as with serde_json, even the parts off the path.
+    // Walking the root object skips (so validates) every member, and `end` checks what
+    // follows it; deeper levels re-walk only the already validated value they descend into.
+    let mut span = json;
+    for (level, part) in path.split('.').enumerate() {
+        let mut s = Scanner::new(span);
+        if level == 0 {
+            s.ws();
+            if s.peek() != Some(b'{') {
+                // Not an object: no values, but only if it is valid JSON at all.
+                s.skip_value().ok()?;
+                s.end().ok()?;
+                return Some(Vec::new());
+            }
+        } else if span.first() != Some(&b'{') {
             return Some(Vec::new());
         }
-        let mut s = Scanner::new(span);
         let mut found: Option<(usize, usize)> = None;
         s.object(|s, key| {
             let v = s.skip_value()?;
@@ -36,6 +42,9 @@ fn walk(json: &[u8], path: &str) -> Option<Vec<String>> {
             Ok(())
         })
         .ok()?;
+        if level == 0 {
+            s.end().ok()?;
+        }
         let (a, b) = found?;
         span = &span[a..b];
     }
