@@ -14,14 +14,20 @@ pub struct ScanError {
 
 pub type ScanResult<T> = std::result::Result<T, ScanError>;
 
+use super::lex::{skip, skip_ws, string_end};
+
 /// Deeper nesting is rejected rather than risking the stack (Kubernetes objects nest a
 /// few dozen levels at most).
-const MAX_DEPTH: u32 = 1000;
+pub(super) const MAX_DEPTH: u32 = 1000;
 
 pub struct Scanner<'a> {
     buf: &'a [u8],
     pos: usize,
     depth: u32,
+    /// Whether '\n' counts as whitespace. Not inside a watch line: the decoder parses
+    /// lines in place without first searching for their '\n', which is only equivalent to
+    /// splitting first if a newline can never be part of a value.
+    nl_ws: bool,
 }
 
 /// A JSON string as it appears on the wire (between the quotes). `escaped` says whether
@@ -54,7 +60,12 @@ impl<'a> RawStr<'a> {
 
 impl<'a> Scanner<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Scanner { buf, pos: 0, depth: 0 }
+        Scanner { buf, pos: 0, depth: 0, nl_ws: true }
+    }
+
+    /// A scanner for one watch line, where '\n' ends the line and is never whitespace.
+    pub fn line(buf: &'a [u8]) -> Self {
+        Scanner { buf, pos: 0, depth: 0, nl_ws: false }
     }
 
     pub fn pos(&self) -> usize {
@@ -67,13 +78,7 @@ impl<'a> Scanner<'a> {
 
     #[inline]
     pub fn ws(&mut self) {
-        while let Some(&c) = self.buf.get(self.pos) {
-            if c == b' ' || c == b'\n' || c == b'\r' || c == b'\t' {
-                self.pos += 1;
-            } else {
-                break;
-            }
-        }
+        self.pos = skip_ws(self.buf, self.pos, self.nl_ws);
     }
 
     #[inline]
@@ -210,19 +215,8 @@ impl<'a> Scanner<'a> {
     /// Skip any value, validating it; returns its span in the buffer.
     pub fn skip_value(&mut self) -> ScanResult<(usize, usize)> {
         let start = self.pos;
-        match self.peek() {
-            Some(b'{') => self.object(|s, _| s.skip_value().map(|_| ()))?,
-            Some(b'[') => self.array(|s| s.skip_value().map(|_| ()))?,
-            Some(b'"') => {
-                self.string()?;
-            }
-            Some(b't') => self.literal(b"true")?,
-            Some(b'f') => self.literal(b"false")?,
-            Some(b'n') => self.literal(b"null")?,
-            Some(b'-' | b'0'..=b'9') => self.number()?,
-            Some(_) => return self.err("expected a JSON value"),
-            None => return self.err("unexpected end of input"),
-        }
+        let budget = MAX_DEPTH - self.depth;
+        self.pos = skip(self.buf, self.pos, budget, self.nl_ws)?;
         Ok((start, self.pos))
     }
 
@@ -235,209 +229,70 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn digits(&mut self) -> usize {
-        let start = self.pos;
-        while matches!(self.peek(), Some(b'0'..=b'9')) {
-            self.pos += 1;
-        }
-        self.pos - start
-    }
-
-    fn number(&mut self) -> ScanResult<()> {
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
-        }
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                self.digits();
-            }
-            _ => return self.err("invalid number"),
-        }
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            if self.digits() == 0 {
-                return self.err("invalid number: digit expected after '.'");
-            }
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.pos += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.pos += 1;
-            }
-            if self.digits() == 0 {
-                return self.err("invalid number: digit expected in exponent");
-            }
-        }
-        Ok(())
-    }
-
-    /// A string starting at the opening quote. Validates escapes (incl. surrogate pairs),
-    /// rejects raw control characters and checks UTF-8 of non-ASCII bytes.
+    /// A string starting at the opening quote.
     fn string(&mut self) -> ScanResult<RawStr<'a>> {
-        self.pos += 1; // opening quote
-        let start = self.pos;
-        let mut escaped = false;
-        loop {
-            self.pos = find_special(self.buf, self.pos);
-            let Some(&c) = self.buf.get(self.pos) else {
-                return self.err("unterminated string");
-            };
-            match c {
-                b'"' => {
-                    let raw = &self.buf[start..self.pos];
-                    self.pos += 1;
-                    return Ok(RawStr { raw, escaped });
-                }
-                b'\\' => {
-                    escaped = true;
-                    self.escape()?;
-                }
-                0x80.. => self.utf8_char()?,
-                _ => return self.err("control character in string"),
-            }
-        }
-    }
-
-    fn hex4(&mut self) -> ScanResult<u16> {
-        let Some(h) = self.buf.get(self.pos..self.pos + 4) else {
-            return self.err("truncated \\u escape");
-        };
-        let mut v: u16 = 0;
-        for &b in h {
-            let d = match b {
-                b'0'..=b'9' => b - b'0',
-                b'a'..=b'f' => b - b'a' + 10,
-                b'A'..=b'F' => b - b'A' + 10,
-                _ => return self.err("invalid \\u escape"),
-            };
-            v = (v << 4) | d as u16;
-        }
-        self.pos += 4;
-        Ok(v)
-    }
-
-    fn escape(&mut self) -> ScanResult<()> {
-        match self.buf.get(self.pos + 1) {
-            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                self.pos += 2;
-                Ok(())
-            }
-            Some(b'u') => {
-                self.pos += 2;
-                let u = self.hex4()?;
-                match u {
-                    0xD800..=0xDBFF => {
-                        if self.buf.get(self.pos..self.pos + 2) != Some(b"\\u") {
-                            return self.err("lone leading surrogate in \\u escape");
-                        }
-                        self.pos += 2;
-                        if !(0xDC00..=0xDFFF).contains(&self.hex4()?) {
-                            return self.err("invalid trailing surrogate in \\u escape");
-                        }
-                    }
-                    0xDC00..=0xDFFF => return self.err("lone trailing surrogate in \\u escape"),
-                    _ => {}
-                }
-                Ok(())
-            }
-            _ => self.err("invalid escape"),
-        }
-    }
-
-    /// One non-ASCII UTF-8 sequence (RFC 3629: no overlongs, no surrogates, <= U+10FFFF).
-    fn utf8_char(&mut self) -> ScanResult<()> {
-        let b = &self.buf[self.pos..];
-        let n = match b[0] {
-            0xC2..=0xDF => 2,
-            0xE0..=0xEF => 3,
-            0xF0..=0xF4 => 4,
-            _ => return self.err("invalid UTF-8"),
-        };
-        if b.len() < n || std::str::from_utf8(&b[..n]).is_err() {
-            return self.err("invalid UTF-8");
-        }
-        self.pos += n;
-        Ok(())
+        let start = self.pos + 1;
+        let (end, escaped) = string_end(self.buf, start)?;
+        self.pos = end;
+        Ok(RawStr { raw: &self.buf[start..end - 1], escaped })
     }
 }
 
-/// Index of the first byte at or after `i` that ends the fast path of a string: `"`, `\`,
-/// a control character or a non-ASCII byte (or `buf.len()`).
-#[inline]
-fn find_special(buf: &[u8], mut i: usize) -> usize {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SSE2 is part of the x86_64 baseline, so no runtime detection is needed. A signed
-        // compare `< 0x20` catches both control characters and bytes >= 0x80.
-        use std::arch::x86_64::*;
-        unsafe {
-            let quote = _mm_set1_epi8(b'"' as i8);
-            let bslash = _mm_set1_epi8(b'\\' as i8);
-            let space = _mm_set1_epi8(0x20);
-            while i + 16 <= buf.len() {
-                let v = _mm_loadu_si128(buf.as_ptr().add(i) as *const __m128i);
-                let m = _mm_or_si128(
-                    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                    _mm_cmplt_epi8(v, space),
-                );
-                let mask = _mm_movemask_epi8(m);
-                if mask != 0 {
-                    return i + mask.trailing_zeros() as usize;
-                }
-                i += 16;
-            }
-        }
-    }
-    while i < buf.len() {
-        let c = buf[i];
-        if c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c) {
-            return i;
-        }
-        i += 1;
-    }
-    i
-}
-
-/// Decode a validated string body (escapes already checked by the scanner).
+/// Decode a validated string body (escapes already checked by the scanner). One byte
+/// loop writing into a buffer sized for the worst case: escapes are dense in
+/// last-applied-configuration annotations (`\"` every few bytes), where per-run memchr or
+/// memcpy calls cost more than they save.
 pub fn unescape(raw: &[u8]) -> String {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    let hex = |s: &[u8]| -> u32 { u32::from_str_radix(std::str::from_utf8(s).unwrap_or("0"), 16).unwrap_or(0) };
+    let hex = |s: &[u8]| -> u32 { s.iter().fold(0, |v, &b| (v << 4) | (b as char).to_digit(16).unwrap_or(0)) };
+    let mut out: Vec<u8> = Vec::with_capacity(raw.len());
+    let dst = out.as_mut_ptr();
+    let (mut i, mut n) = (0, 0);
+    // Invariant: n <= i, since no escape decodes to more bytes than it occupies; so every
+    // write below stays inside the `raw.len()` capacity.
     while i < raw.len() {
         let c = raw[i];
         if c != b'\\' {
-            out.push(c);
+            // SAFETY: n < raw.len() by the invariant.
+            unsafe { *dst.add(n) = c };
+            n += 1;
             i += 1;
             continue;
         }
-        let e = raw[i + 1];
-        i += 2;
-        let ch = match e {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            _ => {
-                let hi = hex(&raw[i..i + 4]);
-                i += 4;
-                let cp = if (0xD800..0xDC00).contains(&hi) {
-                    let lo = hex(&raw[i + 2..i + 6]);
-                    i += 6;
-                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-                } else {
-                    hi
-                };
-                char::from_u32(cp).unwrap_or('\u{fffd}')
-            }
+        let simple = match raw[i + 1] {
+            b'"' => Some(b'"'),
+            b'\\' => Some(b'\\'),
+            b'/' => Some(b'/'),
+            b'b' => Some(8),
+            b'f' => Some(12),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            _ => None,
+        };
+        if let Some(b) = simple {
+            // SAFETY: as above.
+            unsafe { *dst.add(n) = b };
+            n += 1;
+            i += 2;
+            continue;
+        }
+        let hi = hex(&raw[i + 2..i + 6]);
+        let cp = if (0xD800..0xDC00).contains(&hi) {
+            let lo = hex(&raw[i + 8..i + 12]);
+            i += 12;
+            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+        } else {
+            i += 6;
+            hi
         };
         let mut tmp = [0u8; 4];
-        out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+        let enc = char::from_u32(cp).unwrap_or('\u{fffd}').encode_utf8(&mut tmp).as_bytes();
+        // SAFETY: 6 (or 12) input bytes became at most 3 (or 4) output bytes.
+        unsafe { std::ptr::copy_nonoverlapping(enc.as_ptr(), dst.add(n), enc.len()) };
+        n += enc.len();
     }
+    // SAFETY: n bytes were initialised above.
+    unsafe { out.set_len(n) };
     // Input was valid UTF-8 and escapes produce valid chars.
     String::from_utf8(out).unwrap_or_default()
 }

@@ -24,3 +24,4 @@ fn deep_nesting_is_an_error_not_a_crash() {
 fn unescape_handles_all_escapes() {
     assert_eq!(unescape(br#"a\"\\\/\b\f\n\r\tz\u00e9\ud83d\ude80"#), "a\"\\/\u{8}\u{c}\n\r\tz\u{e9}\u{1F680}");
 }
+
