@@ -1,10 +1,12 @@
 //! PyO3 adapters for the core. Everything Python lives here and in lib.rs.
 
 pub mod error;
+pub mod object;
 
 use pyo3::prelude::*;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    object::register(m)?;
     Ok(())
 }
