@@ -92,7 +92,10 @@ class Config:
             return self._ssl[0]
 
     def _build_ssl_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        # PROTOCOL_TLS_CLIENT verifies hostnames and certificates by default. With a cluster CA
+        # we trust only that CA (as kubectl does), not the system roots as well.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         # The watch path speaks HTTP/1.1 itself; httpx uses h11 too, so both agree on ALPN.
         ctx.set_alpn_protocols(["http/1.1"])
         if self.insecure_skip_tls_verify:
@@ -103,6 +106,8 @@ class Config:
                 ctx.load_verify_locations(cadata=self.ca_pem.decode("ascii", "replace"))
             except (ssl.SSLError, ValueError) as e:
                 raise ConfigError(f"{self.source}: certificate-authority is not valid PEM") from e
+        else:
+            ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
         if self.client_cert_pem and self.client_key_pem:
             _load_cert_chain(ctx, self.client_cert_pem, self.client_key_pem, self.source)
         return ctx
