@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from kfast._bench import peak_rss_bytes, rss_bytes  # noqa: E402  (re-exported for benches)
 
-__all__ = ["Row", "print_table", "rss_bytes", "peak_rss_bytes", "pending"]
+__all__ = ["Row", "print_table", "rss_bytes", "peak_rss_bytes", "pending", "run_isolated", "emit"]
 
 
 @dataclass
@@ -37,6 +37,25 @@ class Row:
 
 def pending(name: str, why: str) -> Row:
     return Row(name, note=why, pending=True)
+
+
+def run_isolated(script: str, args: list[str]) -> Row:
+    """Run one consumer in a fresh interpreter (``script --only ...``) so that its memory is
+    not blurred by what earlier consumers freed; it prints its Row as JSON on stdout."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, script, *args], check=False, capture_output=True,
+                         text=True)
+    last = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    try:
+        return Row(**json.loads(last))
+    except (ValueError, TypeError):
+        return pending(" ".join(args), f"failed: {out.stderr.strip().splitlines()[-1:]}")
+
+
+def emit(row: Row) -> None:
+    """The child side of :func:`run_isolated`."""
+    print(json.dumps(asdict(row)))
 
 
 def print_table(title: str, rows: list[Row], baseline: str, unit: str = "events/s",

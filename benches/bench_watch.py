@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from _common import Row, pending, print_table, rss_bytes  # type: ignore[import-not-found]
+from _common import Row, emit, pending, print_table, rss_bytes, run_isolated  # type: ignore[import-not-found]
 from kfast.simulator._process import ChurnInfo, SimulatorProcess
 
 BASELINE = "httpx + iter_lines + json.loads"
@@ -184,7 +184,11 @@ def main() -> None:
                    help="events for the (slow) official kubernetes client")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--only", choices=("informer", "informer-handler"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.only:
+        emit(kfast_informer(args, handler=args.only == "informer-handler"))
+        return
 
     rows: list[Row] = []
     with SimulatorProcess(pods=args.pods, seed=args.seed) as sim:
@@ -196,8 +200,10 @@ def main() -> None:
         rows.append(httpx_json(sim.url, rv, churn))
         rows.append(kubernetes_client(sim.url, rv, churn, args.k8s_events))
         rows.append(kfast_decoder(sim.url, rv, churn))
-    rows.append(kfast_informer(args, handler=False))
-    rows.append(kfast_informer(args, handler=True))
+    # Each informer in a fresh interpreter: its RSS growth is then what its cache keeps.
+    common = ["--events", str(args.events), "--pods", str(args.pods), "--seed", str(args.seed)]
+    rows.append(run_isolated(__file__, ["--only", "informer", *common]))
+    rows.append(run_isolated(__file__, ["--only", "informer-handler", *common]))
     mean = churn.nbytes / churn.events
     print_table(f"watch: {churn.events:,} pod events, {churn.nbytes / 1e6:,.0f} MB framed "
                 f"({mean:,.0f} B/event), one chunk per event", rows, BASELINE,
