@@ -21,7 +21,8 @@ from typing import Any
 
 import httpx
 
-from _common import Row, emit, pending, print_table, rss_bytes, run_isolated  # type: ignore[import-not-found]
+from _common import (Row, emit, pending, print_table,  # type: ignore[import-not-found]
+                     rss_bytes, run_isolated)
 from kfast.simulator._process import ChurnInfo, SimulatorProcess
 
 BASELINE = "httpx + iter_lines + json.loads"

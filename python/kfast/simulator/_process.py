@@ -116,17 +116,20 @@ class SimulatorProcess:
 
     def prepare_churn(self, resource: str, count: int, *, updates: float = 0.8,
                       deletes: float = 0.1) -> ChurnInfo:
-        return self._call("prepare_churn", resource, count, updates, deletes)  # type: ignore[no-any-return]
+        info: ChurnInfo = self._call("prepare_churn", resource, count, updates, deletes)
+        return info
 
     def release_churn(self, rate: float | None = None) -> None:
         """Release the oldest prepared churn."""
         self._call("release_churn", rate)
 
     def state(self, resource: str = "pods") -> dict[str, str]:
-        return self._call("state", resource)  # type: ignore[no-any-return]
+        state: dict[str, str] = self._call("state", resource)
+        return state
 
     def stats(self, resource: str = "pods") -> SimStats:
-        return self._call("stats", resource)  # type: ignore[no-any-return]
+        stats: SimStats = self._call("stats", resource)
+        return stats
 
     def call(self, method: str, *args: Any) -> Any:
         """Any :class:`~kfast.simulator.Simulator` method with picklable arguments."""

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from kfast.simulator._history import (END_CHUNK, bookmark_line, event_line, frame_line,
+from kfast.simulator._history import (END_CHUNK, Raw, bookmark_line, event_line, frame_line,
                                       status_doc)
 from kfast.simulator._store import (Resource, Selector, Store, parse_selector,
                                     selector_matches)
@@ -134,7 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
         lines += [f"{k}: {v}" for k, v in headers]
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
-    def _send(self, code: int, body: bytes, headers: list[tuple[str, str]] | None = None) -> None:
+    def _send(self, code: int, body: Raw, headers: list[tuple[str, str]] | None = None) -> None:
         hs = [("Content-Length", str(len(body)))] + (headers or [])
         self.connection.sendall(self._head(code, hs) + body)
 
@@ -245,7 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._status(400, f"invalid resourceVersion {rv_param!r}")
             return 400
         conn = WatchConn(res.name, self.connection)
-        initial: list[bytes] = []
+        initial: list[Raw] = []
         expired = False
         with store.cond:
             for f in list(srv.watch_faults):
@@ -286,7 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
         for i in range(0, len(mv), SEND_SLICE):
             self.connection.sendall(mv[i:i + SEND_SLICE])
 
-    def _send_initial(self, raws: list[bytes]) -> None:
+    def _send_initial(self, raws: list[Raw]) -> None:
         batch: list[bytes] = []
         size = 0
         for raw in raws:

@@ -11,18 +11,26 @@ import bisect
 import itertools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
-from kfast.simulator._history import Segment, SegmentBuilder, event_line, frame_line, status_doc
+from kfast.simulator._history import Raw, Segment, SegmentBuilder, status_doc
 from kfast.simulator._objects import ConfigMapFactory, ConfigMapSeed, PodFactory, PodSeed
 
 __all__ = ["Item", "Resource", "Store", "Churn", "ListResult", "Selector"]
 
 Seed = PodSeed | ConfigMapSeed
+
+
+class Factory(Protocol):
+    """What a synthetic-object factory offers (PodFactory, ConfigMapFactory)."""
+
+    def new(self) -> Any: ...
+    def touch(self, seed: Any) -> None: ...
+    def render(self, seed: Any, rv: int) -> bytes: ...
 
 
 @dataclass(slots=True)
@@ -32,7 +40,7 @@ class Item:
     key: str
     namespace: str
     rv: int
-    raw: bytes | memoryview
+    raw: Raw
     labels: dict[str, str]
     seed: Seed | None = None  # set for synthetic objects: cheap re-render on update
 
@@ -152,7 +160,7 @@ class Store:
 
     # ----------------------------------------------------------------------------- seeding
 
-    def _factory(self, resource: str) -> PodFactory | ConfigMapFactory:
+    def _factory(self, resource: str) -> Factory:
         if resource == "pods":
             return self.pods
         if resource == "configmaps":
@@ -169,8 +177,7 @@ class Store:
                 s = fac.new()
                 self.rv += 1
                 key = f"{s.namespace}/{s.name}"
-                items[key] = Item(key, s.namespace, self.rv, fac.render(s, self.rv),  # type: ignore[arg-type]
-                                  s.labels, s)
+                items[key] = Item(key, s.namespace, self.rv, fac.render(s, self.rv), s.labels, s)
             res.keys = sorted(items)
             res.compacted_rv = self.rv
             self._compact_all_locked(self.rv)
@@ -214,7 +221,8 @@ class Store:
                         dict(meta.get("labels") or {}))
             res.put_locked(item)
             self._event_locked(res, b"ADDED", item)
-        return msgspec.json.decode(item.raw)
+        out: dict[str, Any] = msgspec.json.decode(item.raw)
+        return out
 
     def update(self, resource: str, key: str,
                mutate: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -226,8 +234,8 @@ class Store:
             self.rv += 1
             if mutate is None and old.seed is not None:
                 fac = self._factory(resource)
-                fac.touch(old.seed)  # type: ignore[arg-type]
-                raw = fac.render(old.seed, self.rv)  # type: ignore[arg-type]
+                fac.touch(old.seed)
+                raw = fac.render(old.seed, self.rv)
                 item = Item(key, old.namespace, self.rv, raw, old.labels, old.seed)
             else:
                 doc = msgspec.json.decode(old.raw)
@@ -237,7 +245,8 @@ class Store:
                             dict(doc.get("metadata", {}).get("labels") or {}))
             res.put_locked(item)
             self._event_locked(res, b"MODIFIED", item)
-        return msgspec.json.decode(item.raw)
+        out: dict[str, Any] = msgspec.json.decode(item.raw)
+        return out
 
     def delete(self, resource: str, key: str) -> dict[str, Any]:
         """Delete; the DELETED event carries the last state with the deletion's RV."""
@@ -245,7 +254,7 @@ class Store:
         with self.cond:
             old = res.items[key]
             self.rv += 1
-            doc = msgspec.json.decode(old.raw)
+            doc: dict[str, Any] = msgspec.json.decode(old.raw)
             item = Item(key, old.namespace, self.rv, self._render_doc(doc, self.rv), old.labels)
             res.remove_locked(key)
             self._event_locked(res, b"DELETED", item)
@@ -309,8 +318,8 @@ class Store:
                     doc = msgspec.json.decode(old.raw)
                     raw = self._render_doc(doc, rv)
                 else:
-                    fac.touch(s)  # type: ignore[arg-type]
-                    raw = fac.render(s, rv)  # type: ignore[arg-type]
+                    fac.touch(s)
+                    raw = fac.render(s, rv)
                 item = Item(key, old.namespace, rv, raw, old.labels, s)
                 current[key] = item
                 b.add_event(b"MODIFIED", raw, rv, item.namespace, item.labels)
@@ -326,7 +335,7 @@ class Store:
                 del pos[key]
                 old = current.pop(key)
                 if old.seed is not None:
-                    raw = fac.render(old.seed, rv)  # type: ignore[arg-type]
+                    raw = fac.render(old.seed, rv)
                 else:
                     raw = self._render_doc(msgspec.json.decode(old.raw), rv)
                 b.add_event(b"DELETED", raw, rv, old.namespace, old.labels)
@@ -334,7 +343,7 @@ class Store:
             else:
                 s = fac.new()
                 key = f"{s.namespace}/{s.name}"
-                raw = fac.render(s, rv)  # type: ignore[arg-type]
+                raw = fac.render(s, rv)
                 item = Item(key, s.namespace, rv, raw, s.labels, s)
                 current[key] = item
                 pos[key] = len(keys)
@@ -345,11 +354,11 @@ class Store:
         # Point each new item at its bytes inside the framed buffer instead of keeping a
         # second copy: halves the memory of a large churn (and its page-fault cost).
         mv = memoryview(seg.buf)
-        for i, (_, item) in enumerate(ops):
-            if item is not None:
+        for i, (_, new) in enumerate(ops):
+            if new is not None:
                 hdr = seg.offs[i]
                 start = hdr + bytes(mv[hdr:hdr + 64]).index(b'"object":') + 9
-                item.raw = mv[start:seg.offs[i + 1] - 4]
+                new.raw = mv[start:seg.offs[i + 1] - 4]
         return Churn(resource, first, seg, ops)
 
     def release_churn(self, churn: Churn, start: int = 0, stop: int | None = None) -> None:
@@ -367,7 +376,8 @@ class Store:
                 else:
                     res.put_locked(item)
             self.rv = churn.first_rv + stop - 1
-            seg = churn.segment if (start, stop) == (0, len(churn)) else churn.segment.slice(start, stop)
+            whole = (start, stop) == (0, len(churn))
+            seg = churn.segment if whole else churn.segment.slice(start, stop)
             self._append_locked(res, seg)
 
     # --------------------------------------------------------------------------------- list
@@ -420,7 +430,7 @@ class Store:
         keys, items = snap.by_resource[res.name]
         i = (bisect.bisect_right if after else bisect.bisect_left)(keys, start_key)
         prefix = f"{namespace}/" if namespace else None
-        raws: list[bytes] = []
+        raws: list[Raw] = []
         n = len(keys)
         last_key = ""
         while i < n and (limit <= 0 or len(raws) < limit):
@@ -443,14 +453,3 @@ class Store:
                 % (res.list_kind.encode(), res.api_version.encode(), meta)
                 + b",".join(raws) + b"]}")
         return ListResult(200, body)
-
-    def initial_events_locked(self, res: Resource, namespace: str | None,
-                              selector: Selector) -> Iterable[bytes]:
-        """Framed ADDED events of every matching object (watch from RV "", "0", WatchList)."""
-        for k in res.keys:
-            it = res.items[k]
-            if namespace and it.namespace != namespace:
-                continue
-            if selector and not selector_matches(selector, it.labels):
-                continue
-            yield frame_line(event_line(b"ADDED", it.raw))
