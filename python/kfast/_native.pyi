@@ -206,8 +206,10 @@ class Indexer:
         """Objects sharing at least one of ``obj``'s values in index ``name``."""
     def by_index(self, name: str, value: str) -> list[StoredObject]:
         """Raises KeyError if the index does not exist."""
-    def index_keys(self, name: str, value: str) -> list[str]: ...
-    def list_index_values(self, name: str) -> list[str]: ...
+    def index_keys(self, name: str, value: str) -> list[str]:
+        """Raises KeyError if the index does not exist."""
+    def list_index_values(self, name: str) -> list[str]:
+        """Values with at least one object (an unknown index gives [], as in client-go)."""
     def __len__(self) -> int: ...
     def __contains__(self, key: str) -> bool: ...
     @property
@@ -234,7 +236,11 @@ class DeltaFIFO:
     def add(self, obj: StoredObject) -> None: ...
     def update(self, obj: StoredObject) -> None: ...
     def delete(self, obj: StoredObject | DeletedFinalStateUnknown) -> None: ...
-    def replace(self, objs: Sequence[StoredObject], resource_version: str) -> None: ...
+    def replace(self, objs: Sequence[StoredObject], resource_version: str) -> None:
+        """Replaced for each object; a Deleted tombstone for each key the queue or
+        ``known_objects`` has that ``objs`` lacks. kfast extension: a listed object whose uid
+        differs from the last known state of its key is preceded by a Deleted tombstone of
+        that state (handlers see the old object's delete before the new one's add)."""
     def resync(self) -> None: ...
     def pop(self, timeout: float | None = None) -> tuple[str, list[Delta]] | None:
         """Oldest key and all its deltas; None on timeout or when closed and empty.
@@ -264,4 +270,8 @@ def process_batch(
     ``timeout`` for the FIFO, pop up to ``max_keys`` keys, apply their deltas to
     ``indexer`` (add/update/delete exactly as client-go's HandleDeltas), and return the
     notifications in order, or only their count when ``collect`` is False. Returns 0 / []
-    on timeout; raises nothing when the FIFO is closed and empty (returns -1 then)."""
+    on timeout; raises nothing when the FIFO is closed and empty (returns -1 then).
+
+    If an index function raises, the notifications produced before it are returned and
+    the failing key's remaining deltas go back to the head of the FIFO (nothing is lost);
+    when there is nothing to return, the exception is raised."""

@@ -24,7 +24,26 @@ pub enum Error {
     Truncated { message: String },
     /// The server answered with a failure Status (HTTP status or ERROR event).
     Api(Status),
+    /// `add_indexers` named an index that already exists (Python: ValueError).
+    IndexExists { name: String },
+    /// A query named an index that does not exist (Python: KeyError).
+    IndexNotFound { name: String },
+    /// A user-supplied index function failed; `source` is its own error (for a Python
+    /// callable, the exception it raised, re-raised unchanged by `py/error.rs`).
+    IndexFunc { index: String, source: Foreign },
 }
+
+/// An error raised by code outside the core (a Python index function), carried through the
+/// core untouched. Compared by identity so `Error` can stay `Eq`.
+#[derive(Debug, Clone)]
+pub struct Foreign(pub std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl PartialEq for Foreign {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for Foreign {}
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -35,6 +54,9 @@ impl fmt::Display for Error {
             }
             Error::Truncated { message } => write!(f, "stream truncated: {message}"),
             Error::Api(s) => write!(f, "{} {}: {}", s.code, s.reason, s.message),
+            Error::IndexExists { name } => write!(f, "index {name:?} already exists"),
+            Error::IndexNotFound { name } => write!(f, "index {name:?} does not exist"),
+            Error::IndexFunc { index, source } => write!(f, "index function {index:?} failed: {}", source.0),
         }
     }
 }

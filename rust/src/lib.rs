@@ -2,7 +2,11 @@
 //! `error`) know nothing of Python; `py/` adapts them into the `kfast._native` extension.
 
 pub mod error;
+pub mod fifo;
+pub mod index;
 pub mod object;
+pub mod process;
+pub mod store;
 
 #[cfg(feature = "python")]
 mod py;

@@ -57,7 +57,7 @@ class Segment:
     (used only by filtered watches).
     """
 
-    buf: bytes | memoryview
+    buf: bytes | bytearray | memoryview
     offs: list[int]
     rvs: list[int]
     namespaces: list[str]
@@ -77,22 +77,30 @@ class Segment:
                        self.namespaces[a:b], self.labels[a:b])
 
 
-@dataclass
 class SegmentBuilder:
-    """Accumulates framed events, then freezes them into one joined Segment."""
+    """Frames events straight into one growing buffer (one copy of each object's bytes),
+    then freezes them into a Segment."""
 
-    parts: list[bytes] = field(default_factory=list)
-    offs: list[int] = field(default_factory=lambda: [0])
-    rvs: list[int] = field(default_factory=list)
-    namespaces: list[str] = field(default_factory=list)
-    labels: list[dict[str, str]] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.offs: list[int] = [0]
+        self.rvs: list[int] = []
+        self.namespaces: list[str] = []
+        self.labels: list[dict[str, str]] = []
 
-    def add(self, framed: bytes, rv: int, namespace: str, labels: dict[str, str]) -> None:
-        self.parts.append(framed)
-        self.offs.append(self.offs[-1] + len(framed))
+    def add_event(self, etype: bytes, raw: bytes, rv: int, namespace: str,
+                  labels: dict[str, str]) -> None:
+        buf = self.buf
+        # chunk size = len('{"type":"') + len(etype) + len('","object":') + len(raw) + len('}\n')
+        buf += b'%x\r\n{"type":"' % (22 + len(etype) + len(raw))
+        buf += etype
+        buf += b'","object":'
+        buf += raw
+        buf += b"}\n\r\n"
+        self.offs.append(len(buf))
         self.rvs.append(rv)
         self.namespaces.append(namespace)
         self.labels.append(labels)
 
     def build(self) -> Segment:
-        return Segment(b"".join(self.parts), self.offs, self.rvs, self.namespaces, self.labels)
+        return Segment(self.buf, self.offs, self.rvs, self.namespaces, self.labels)

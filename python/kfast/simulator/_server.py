@@ -114,6 +114,7 @@ def _truthy(v: str | None) -> bool:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SimServer
+    _rec: RequestRecord | None = None
 
     def setup(self) -> None:
         super().setup()
@@ -125,6 +126,8 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------------ responses
 
     def _head(self, code: int, headers: list[tuple[str, str]]) -> bytes:
+        if self._rec is not None:
+            self._rec.status = code  # recorded before the client can see the answer
         lines = [f"HTTP/1.1 {code} {_PHRASES.get(code, 'Status')}",
                  "Content-Type: application/json", "Cache-Control: no-cache, private",
                  "Audit-Id: kfast-simulator"]
@@ -147,8 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         q = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         parts = [p for p in url.path.split("/") if p]
-        status = 200
-        verb = "get"
+        self._rec = RequestRecord("GET", url.path, q, "get", 0)
+        self.server.requests.append(self._rec)
         try:
             if parts in (["healthz"], ["readyz"], ["livez"]):
                 self._send(200, b"ok")
@@ -174,19 +177,17 @@ class _Handler(BaseHTTPRequestHandler):
                 ns, resource = parts[3], parts[4]
                 name = parts[5] if len(parts) == 6 else None
             else:
-                status = 404
                 self._status(404, f"the server could not find the requested resource ({url.path})")
                 return
             store = self.server.store
             if resource not in store.resources:
-                status = 404
                 self._status(404, f"the server could not find the requested resource ({resource})")
                 return
             watching = _truthy(q.get("watch"))
             verb = "watch" if watching else ("get" if name else "list")
+            self._rec.verb = verb
             fault = self.server.take_request_fault(verb, resource)
             if fault is not None:
-                status = fault.code
                 self._status(fault.code, fault.message, fault.reason, fault.retry_after)
                 return
             res = store.resources[resource]
@@ -194,20 +195,17 @@ class _Handler(BaseHTTPRequestHandler):
                 with store.cond:
                     item = res.items.get(f"{ns}/{name}")
                 if item is None:
-                    status = 404
-                    self._status(404, f'{resource} "{name}" not found')
+                        self._status(404, f'{resource} "{name}" not found')
                 else:
                     self._send(200, item.raw)
                 return
             selector = parse_selector(q.get("labelSelector", ""))
             if watching:
-                status = self._watch(res, ns, selector, q)
+                self._watch(res, ns, selector, q)
             else:
-                status = self._list(res, ns, selector, q)
+                self._list(res, ns, selector, q)
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
-        finally:
-            self.server.requests.append(RequestRecord("GET", url.path, q, verb, status))
 
     # ----------------------------------------------------------------------------- list
 

@@ -31,6 +31,18 @@ pub fn status_to_dict<'py>(py: Python<'py>, status: &Status) -> PyResult<Bound<'
 }
 
 pub fn to_pyerr(err: Error) -> PyErr {
+    // Store errors map to the builtins the stub documents; an index function's own
+    // exception is re-raised as it was.
+    match &err {
+        Error::IndexExists { .. } => return pyo3::exceptions::PyValueError::new_err(err.to_string()),
+        Error::IndexNotFound { name } => return pyo3::exceptions::PyKeyError::new_err(name.clone()),
+        Error::IndexFunc { source, .. } => {
+            if let Some(e) = source.0.downcast_ref::<PyErr>() {
+                return Python::with_gil(|py| e.clone_ref(py));
+            }
+        }
+        _ => {}
+    }
     Python::with_gil(|py| match build(py, &err) {
         Ok(e) => e,
         Err(e) => e,
@@ -48,6 +60,9 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
             let kwargs = PyDict::new(py);
             kwargs.set_item("code", status.code)?;
             m.getattr("api_error_from_status")?.call((d,), Some(&kwargs))?
+        }
+        Error::IndexExists { .. } | Error::IndexNotFound { .. } | Error::IndexFunc { .. } => {
+            m.getattr("KfastError")?.call1((err.to_string(),))?
         }
     };
     Ok(PyErr::from_value(inst))

@@ -1,12 +1,16 @@
 //! PyO3 adapters for the core. Everything Python lives here and in lib.rs.
 
 pub mod error;
+pub mod fifo;
 pub mod object;
+pub mod store;
 
 use pyo3::prelude::*;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     object::register(m)?;
+    store::register(m)?;
+    fifo::register(m)?;
     Ok(())
 }

@@ -1,0 +1,385 @@
+//! The informer's cache: a thread-safe store of objects by key with named indices
+//! (client-go's ThreadSafeStore + Indexer).
+//!
+//! Locking: one `RwLock` over everything. Index values are computed before the lock is
+//! taken (a Python index function needs the GIL, and a Python thread holding the GIL may be
+//! waiting for this lock), so a write holds the lock only for map updates. Readers clone
+//! `Arc`s out and let go. One writer (the informer's processor) is the expected use, but
+//! concurrent writers are safe: a writer whose snapshot of the index definitions went stale
+//! while it computed values simply recomputes.
+
+use crate::error::{Error, Result};
+use crate::index::{compute_values, IndexDef, IndexValues};
+use crate::object::{Object, ObjectRef};
+use parking_lot::RwLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+type KeySet = HashSet<Box<str>>;
+
+struct Entry {
+    obj: ObjectRef,
+    /// `values[i]` are the values this object version was indexed under in index `i`,
+    /// sorted and deduplicated; kept so that an update or delete removes exactly these
+    /// (the function may not be pure over time, and recomputing costs a call).
+    values: IndexValues,
+}
+
+/// Items and indices; built off-lock by `replace` and swapped in whole.
+#[derive(Default)]
+struct Tables {
+    /// Invariant: `items[k].obj.key == k`; `items[k].values.len() == indices.len()`.
+    items: HashMap<Box<str>, Entry>,
+    /// `indices[i]`: value -> keys, for index definition `i`.
+    /// Invariant: `k ∈ indices[i][v]` iff `v ∈ items[k].values[i]`; no set is empty (an
+    /// empty value disappears from `list_index_values`).
+    indices: Vec<HashMap<Box<str>, KeySet>>,
+}
+
+struct Inner {
+    /// Index definitions in index order. Append-only (positions never change) and replaced
+    /// as a whole, so a writer can detect with `Arc::ptr_eq` that its snapshot is stale.
+    defs: Arc<[IndexDef]>,
+    tables: Tables,
+    /// Bumped by every mutation, so `add_indexers` (which indexes a snapshot of the items
+    /// off-lock) can tell whether the items moved under it.
+    generation: u64,
+}
+
+pub struct Store {
+    inner: RwLock<Inner>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new(Vec::new()).expect("no indexers cannot clash")
+    }
+}
+
+impl Tables {
+    fn with_indices(n: usize) -> Tables {
+        Tables { items: HashMap::new(), indices: (0..n).map(|_| HashMap::new()).collect() }
+    }
+
+    /// Insert or replace `obj`, moving its key between index values. Returns the old object.
+    fn upsert(&mut self, obj: ObjectRef, values: IndexValues) -> Option<ObjectRef> {
+        let key = obj.key.clone();
+        let old = self.items.insert(key.clone(), Entry { obj, values });
+        let new_values = &self.items[&key].values;
+        for (i, index) in self.indices.iter_mut().enumerate() {
+            let new = &new_values[i][..];
+            let old_vals: &[Box<str>] = old.as_ref().map(|e| &e.values[i][..]).unwrap_or(&[]);
+            // Both sides are sorted: remove only values that went away, add only new ones,
+            // so ["a"] -> ["a","b"] leaves "a" untouched.
+            for v in old_vals.iter().filter(|v| new.binary_search(v).is_err()) {
+                remove_key(index, v, &key);
+            }
+            for v in new.iter().filter(|v| old_vals.binary_search(v).is_err()) {
+                index.entry(v.clone()).or_default().insert(key.clone());
+            }
+        }
+        old.map(|e| e.obj)
+    }
+
+    fn remove(&mut self, key: &str) -> Option<ObjectRef> {
+        let old = self.items.remove(key)?;
+        for (i, index) in self.indices.iter_mut().enumerate() {
+            for v in old.values[i].iter() {
+                remove_key(index, v, key);
+            }
+        }
+        Some(old.obj)
+    }
+}
+
+fn remove_key(index: &mut HashMap<Box<str>, KeySet>, value: &str, key: &str) {
+    if let Some(set) = index.get_mut(value) {
+        set.remove(key);
+        if set.is_empty() {
+            index.remove(value);
+        }
+    }
+}
+
+impl Store {
+    /// Errors with `IndexExists` if two definitions share a name.
+    pub fn new(defs: Vec<IndexDef>) -> Result<Store> {
+        check_names(&[], &defs)?;
+        let n = defs.len();
+        Ok(Store {
+            inner: RwLock::new(Inner { defs: defs.into(), tables: Tables::with_indices(n), generation: 0 }),
+        })
+    }
+
+    pub fn index_defs(&self) -> Arc<[IndexDef]> {
+        self.inner.read().defs.clone()
+    }
+
+    /// Add or update (client-go's Add and Update are the same operation). Returns the
+    /// object previously stored under the key.
+    pub fn upsert(&self, obj: ObjectRef) -> Result<Option<ObjectRef>> {
+        loop {
+            let defs = self.index_defs();
+            let values = compute_values(&defs, &obj)?;
+            let mut g = self.inner.write();
+            if !Arc::ptr_eq(&g.defs, &defs) {
+                continue; // add_indexers ran meanwhile: values are missing some indices
+            }
+            g.generation += 1;
+            return Ok(g.tables.upsert(obj, values));
+        }
+    }
+
+    pub fn add(&self, obj: ObjectRef) -> Result<()> {
+        self.upsert(obj).map(drop)
+    }
+
+    pub fn update(&self, obj: ObjectRef) -> Result<()> {
+        self.upsert(obj).map(drop)
+    }
+
+    /// Remove the object stored under `key`; returns it (None if there was none).
+    pub fn delete(&self, key: &str) -> Option<ObjectRef> {
+        let mut g = self.inner.write();
+        let old = g.tables.remove(key);
+        if old.is_some() {
+            g.generation += 1;
+        }
+        old
+    }
+
+    /// Replace the whole content. The new tables are built off-lock and swapped in, so
+    /// readers see either the old or the new content, never a mix. Later duplicates of a
+    /// key win. (`resource_version` is accepted for client-go parity and not stored.)
+    pub fn replace(&self, objs: Vec<ObjectRef>, _resource_version: &str) -> Result<()> {
+        loop {
+            let defs = self.index_defs();
+            let mut tables = Tables::with_indices(defs.len());
+            tables.items.reserve(objs.len());
+            for obj in &objs {
+                let values = compute_values(&defs, obj)?;
+                tables.upsert(obj.clone(), values);
+            }
+            let mut g = self.inner.write();
+            if !Arc::ptr_eq(&g.defs, &defs) {
+                continue;
+            }
+            g.generation += 1;
+            let old = std::mem::replace(&mut g.tables, tables);
+            drop(g);
+            drop(old); // freeing the old maps is the slow part; do it outside the lock
+            return Ok(());
+        }
+    }
+
+    /// Add index definitions; objects already stored are indexed under them.
+    pub fn add_indexers(&self, new_defs: Vec<IndexDef>) -> Result<()> {
+        if new_defs.is_empty() {
+            return Ok(());
+        }
+        loop {
+            let (defs, snapshot, generation) = {
+                let g = self.inner.read();
+                let snap: Vec<ObjectRef> = g.tables.items.values().map(|e| e.obj.clone()).collect();
+                (g.defs.clone(), snap, g.generation)
+            };
+            check_names(&defs, &new_defs)?;
+            let mut computed = HashMap::with_capacity(snapshot.len());
+            for obj in &snapshot {
+                computed.insert(obj.key.clone(), compute_values(&new_defs, obj)?);
+            }
+            let mut g = self.inner.write();
+            if g.generation != generation || !Arc::ptr_eq(&g.defs, &defs) {
+                continue; // items changed while we computed: redo against the new state
+            }
+            let base = defs.len();
+            let mut all: Vec<IndexDef> = defs.iter().cloned().collect();
+            all.extend(new_defs.iter().cloned());
+            let inner = &mut *g;
+            inner.tables.indices.extend((0..new_defs.len()).map(|_| HashMap::new()));
+            for (key, entry) in inner.tables.items.iter_mut() {
+                let extra = computed.remove(key).expect("snapshot covers every item");
+                for (j, vals) in extra.iter().enumerate() {
+                    let index = &mut inner.tables.indices[base + j];
+                    for v in vals.iter() {
+                        index.entry(v.clone()).or_default().insert(key.clone());
+                    }
+                }
+                let mut values = std::mem::take(&mut entry.values).into_vec();
+                values.extend(extra.into_vec());
+                entry.values = values.into_boxed_slice();
+            }
+            inner.defs = all.into();
+            inner.generation += 1;
+            return Ok(());
+        }
+    }
+
+    pub fn get_by_key(&self, key: &str) -> Option<ObjectRef> {
+        self.inner.read().tables.items.get(key).map(|e| e.obj.clone())
+    }
+
+    pub fn get(&self, obj: &Object) -> Option<ObjectRef> {
+        self.get_by_key(&obj.key)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.inner.read().tables.items.contains_key(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.read().tables.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn list(&self) -> Vec<ObjectRef> {
+        self.inner.read().tables.items.values().map(|e| e.obj.clone()).collect()
+    }
+
+    pub fn list_keys(&self) -> Vec<Box<str>> {
+        self.inner.read().tables.items.keys().cloned().collect()
+    }
+
+    fn position(defs: &[IndexDef], name: &str) -> Result<usize> {
+        defs.iter().position(|d| &*d.name == name).ok_or_else(|| Error::IndexNotFound { name: name.to_string() })
+    }
+
+    /// Keys indexed under `value` in index `name`.
+    pub fn index_keys(&self, name: &str, value: &str) -> Result<Vec<Box<str>>> {
+        let g = self.inner.read();
+        let i = Self::position(&g.defs, name)?;
+        Ok(g.tables.indices[i].get(value).map(|s| s.iter().cloned().collect()).unwrap_or_default())
+    }
+
+    pub fn by_index(&self, name: &str, value: &str) -> Result<Vec<ObjectRef>> {
+        let g = self.inner.read();
+        let i = Self::position(&g.defs, name)?;
+        let t = &g.tables;
+        Ok(t.indices[i].get(value).map(|s| s.iter().map(|k| t.items[k].obj.clone()).collect()).unwrap_or_default())
+    }
+
+    /// The values that currently have at least one object. An unknown index gives no values
+    /// (client-go's ListIndexFuncValues does the same).
+    pub fn list_index_values(&self, name: &str) -> Vec<Box<str>> {
+        let g = self.inner.read();
+        match Self::position(&g.defs, name) {
+            Ok(i) => g.tables.indices[i].keys().cloned().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Objects sharing at least one of `obj`'s values in index `name` (values computed now).
+    pub fn index(&self, name: &str, obj: &ObjectRef) -> Result<Vec<ObjectRef>> {
+        let defs = self.index_defs();
+        let i = Self::position(&defs, name)?;
+        let values = compute_values(&defs[i..=i], obj)?;
+        let g = self.inner.read();
+        let t = &g.tables;
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut out = Vec::new();
+        for v in values[0].iter() {
+            if let Some(set) = t.indices[i].get(v) {
+                for k in set {
+                    if seen.insert(k) {
+                        out.push(t.items[k].obj.clone());
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Approximate heap bytes: object JSON and metadata, keys, and index entries.
+    pub fn nbytes(&self) -> usize {
+        const MAP_SLOT: usize = 16; // hashbrown control byte + pointer-ish overhead per slot
+        let g = self.inner.read();
+        let t = &g.tables;
+        let mut n = t.items.capacity() * (std::mem::size_of::<(Box<str>, Entry)>() + 1);
+        for (k, e) in &t.items {
+            n += k.len() + object_heap_bytes(&e.obj);
+            for vals in e.values.iter() {
+                n += vals.len() * std::mem::size_of::<Box<str>>() + vals.iter().map(|v| v.len()).sum::<usize>();
+            }
+        }
+        for index in &t.indices {
+            n += index.capacity() * (std::mem::size_of::<(Box<str>, KeySet)>() + 1);
+            for (v, set) in index {
+                n += v.len() + set.capacity() * (std::mem::size_of::<Box<str>>() + 1) + MAP_SLOT;
+                n += set.iter().map(|k| k.len()).sum::<usize>();
+            }
+        }
+        n
+    }
+
+    /// Check every documented invariant; `Err` names the first violation.
+    pub fn check_invariants(&self) -> std::result::Result<(), String> {
+        let g = self.inner.read();
+        let t = &g.tables;
+        if t.indices.len() != g.defs.len() {
+            return Err(format!("{} indices for {} definitions", t.indices.len(), g.defs.len()));
+        }
+        for (k, e) in &t.items {
+            if *e.obj.key != **k {
+                return Err(format!("item under {k:?} has key {:?}", e.obj.key));
+            }
+            if e.values.len() != g.defs.len() {
+                return Err(format!("item {k:?} has values for {} of {} indices", e.values.len(), g.defs.len()));
+            }
+            for (i, vals) in e.values.iter().enumerate() {
+                if vals.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(format!("item {k:?} index {i}: values not sorted/unique"));
+                }
+                for v in vals.iter() {
+                    if !t.indices[i].get(v).is_some_and(|s| s.contains(k)) {
+                        return Err(format!("index {:?} value {v:?} lacks key {k:?}", g.defs[i].name));
+                    }
+                }
+            }
+        }
+        for (i, index) in t.indices.iter().enumerate() {
+            for (v, set) in index {
+                if set.is_empty() {
+                    return Err(format!("index {:?} keeps empty value {v:?}", g.defs[i].name));
+                }
+                for k in set {
+                    match t.items.get(k) {
+                        Some(e) if e.values[i].binary_search(v).is_ok() => {}
+                        _ => return Err(format!("index {:?} value {v:?} holds stale key {k:?}", g.defs[i].name)),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_names(existing: &[IndexDef], new: &[IndexDef]) -> Result<()> {
+    for (j, d) in new.iter().enumerate() {
+        if existing.iter().chain(&new[..j]).any(|e| e.name == d.name) {
+            return Err(Error::IndexExists { name: d.name.to_string() });
+        }
+    }
+    Ok(())
+}
+
+/// Heap bytes owned by one object (only its share if the `Arc` is shared is not tracked:
+/// the store counts every object it holds in full).
+pub fn object_heap_bytes(o: &Object) -> usize {
+    let m = &o.meta;
+    let strs = m.api_version.len() + m.kind.len() + m.namespace.len() + m.name.len() + m.uid.len()
+        + m.resource_version.len();
+    let pairs: usize = m.labels.iter().chain(&m.annotations).map(|(k, v)| k.len() + v.len() + 32).sum();
+    let owners: usize = m
+        .owner_refs
+        .iter()
+        .map(|r| r.api_version.len() + r.kind.len() + r.name.len() + r.uid.len() + std::mem::size_of_val(r))
+        .sum();
+    std::mem::size_of::<Object>() + 16 + o.json.len() + o.key.len() + strs + pairs + owners
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;
