@@ -28,7 +28,8 @@ __all__ = ["Wire", "WatchStream", "ListResult", "resource_path", "READ_SIZE"]
 _T = TypeVar("_T")
 
 READ_SIZE = 1 << 20  # one Python call per MiB, not per event
-_WATCH_READ_MARGIN = 60.0  # the server may stay silent until timeoutSeconds; then allow slack
+_WATCH_READ_MARGIN = 60.0
+_EMPTY = b""  # the server may stay silent until timeoutSeconds; then allow slack
 
 
 def resource_path(resource: str, *, group: str = "", version: str = "v1", namespace: str | None = None) -> str:
@@ -217,6 +218,9 @@ class WatchStream:
                         e.retry_after = _retry_after(decoder.headers)
                     raise
                 yield decoder, res
+                # A malformed line poisons the decoder, but the error only surfaces on the
+                # next call; probe with an empty feed so a quiet stream cannot hide it.
+                feed(decoder, _EMPTY)
                 if decoder.complete:
                     return  # terminating chunk seen; the connection may stay open (keep-alive)
         finally:
@@ -274,6 +278,7 @@ class WatchStream:
             try:
                 for chunk in resp.iter_raw():
                     yield decoder, feed(decoder, chunk)
+                    feed(decoder, _EMPTY)  # surface a poisoned decoder now (see above)
                     if self._closed.is_set():
                         return
                 decoder.finish()

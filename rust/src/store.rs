@@ -382,4 +382,4 @@ pub fn object_heap_bytes(o: &Object) -> usize {
 
 #[cfg(test)]
 #[path = "store_tests.rs"]
-mod tests;
+pub(crate) mod tests;
