@@ -154,6 +154,7 @@ def kfast_informer(args: argparse.Namespace, handler: bool) -> Row:
         try:
             if not inf.wait_for_sync(120):
                 return pending(name, "did not sync within 120 s")
+            n_req = len(sim.requests())
             t0 = time.perf_counter()
             sim.release_churn()
             idx = inf.indexer
@@ -170,10 +171,14 @@ def kfast_informer(args: argparse.Namespace, handler: bool) -> Row:
                 (o := idx.get_by_key(k)) is not None and o.resource_version == v
                 for k, v in state.items())
             mem = rss_bytes() - rss0
+            extra = [f"{v} {c}" for v, c in sim.requests()[n_req:] if v == "list" or c != 200]
         finally:
             inf.stop()
     note = ("cache verified" if ok else "CACHE MISMATCH") + (
         f", {calls[0]:,} handler calls" if handler else "")
+    if extra:
+        # A relist also ends with the right cache; then this row did not measure a watch.
+        note += f"; NOT A CLEAN WATCH: {len(extra)} extra requests ({extra[0]}, ...)"
     return Row(name, churn.events, dt, churn.nbytes, memory_bytes=mem, note=note)
 
 

@@ -70,6 +70,9 @@ class BenchResult:
     baseline_events_per_second: float | None = None
     ratio_vs_baseline: float | None = None
     handler_calls: int = 0
+    # Requests the informer made during the watch phase: one watch is the healthy case;
+    # any list means it relisted, and the events/s is then not a watch measurement.
+    watch_phase_requests: dict[str, int] = field(default_factory=dict)
     server: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -250,6 +253,7 @@ def _watch_phase(inf: Any, sim: Any, churn: Any, opts: BenchOptions, res: BenchR
     idx = inf.indexer
     bar = Progress("watch (churn)", churn.events, opts.progress)
     base_rv = int(churn.first_rv)
+    n_req = len(sim.requests())
     t0 = time.perf_counter()
     sim.release_churn()
     expected: dict[str, str] | None = None
@@ -281,6 +285,17 @@ def _watch_phase(inf: Any, sim: Any, churn: Any, opts: BenchOptions, res: BenchR
     res.watch_seconds = t_done - t0
     res.watch_events_per_second = churn.events / res.watch_seconds
     res.verified, res.verify_detail = ok, detail
+    counts: dict[str, int] = {}
+    for verb, status in sim.requests()[n_req:]:
+        k = f"{verb} {status}"
+        counts[k] = counts.get(k, 0) + 1
+    res.watch_phase_requests = counts
+    relists = sum(v for k, v in counts.items() if k.startswith("list"))
+    failed = sum(v for k, v in counts.items() if not k.endswith(" 200"))
+    watches = sum(v for k, v in counts.items() if k.startswith("watch"))
+    if relists or failed or watches > 1:
+        res.notes.append(f"NOT A CLEAN WATCH: during the watch phase the informer made {counts} "
+                         "(it reconnected or relisted); events/s includes that")
 
 
 def httpx_baseline(url: str, path: str, from_rv: str, events: int, progress: bool = True) -> float:

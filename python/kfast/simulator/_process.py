@@ -70,6 +70,9 @@ class _Child:
         return SimStats(len(items), statistics.fmean(sizes) if sizes else 0.0, str(rv),
                         _rusage.getrusage(_rusage.RUSAGE_SELF).ru_maxrss * 1024)
 
+    def requests(self) -> list[tuple[str, int]]:
+        return [(r.verb, r.status) for r in self.sim.requests]
+
     def call(self, name: str, args: tuple[Any, ...]) -> Any:
         return getattr(self.sim, name)(*args)
 
@@ -130,6 +133,11 @@ class SimulatorProcess:
     def stats(self, resource: str = "pods") -> SimStats:
         stats: SimStats = self._call("stats", resource)
         return stats
+
+    def requests(self) -> list[tuple[str, int]]:
+        """(verb, HTTP status) of the requests served so far (the last 10,000)."""
+        reqs: list[tuple[str, int]] = self._call("requests")
+        return reqs
 
     def call(self, method: str, *args: Any) -> Any:
         """Any :class:`~kfast.simulator.Simulator` method with picklable arguments."""
