@@ -1,17 +1,21 @@
-"""The simulator in its own process, driven over a pipe.
+"""The simulator in its own process, driven over an authenticated local connection.
 
 Benchmarks use this so that the server's half-gigabyte of pre-built bytes does not count in
 the client's RSS, and the server's few Python calls never contend for the client's GIL. The
-child is started with ``spawn`` (no inherited threads or sockets).
+child is ``python -m kfast.simulator._process`` (not multiprocessing's spawn, which re-imports
+the caller's ``__main__`` and so fails from a REPL or a script on stdin).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import json
+import os
 import resource as _rusage
 import statistics
+import subprocess
+import sys
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Client, Connection, Listener
 from types import TracebackType
 from typing import Any
 
@@ -100,11 +104,13 @@ class SimulatorProcess:
     :class:`~kfast.simulator.Simulator`)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        ctx = mp.get_context("spawn")
-        self._conn, child_conn = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child_conn, kwargs),
-                                 name="kfast-simulator", daemon=True)
-        self._proc.start()
+        key = os.urandom(16)
+        with Listener(("127.0.0.1", 0), authkey=key) as listener:
+            host, port = listener.address
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "kfast.simulator._process", f"{host}:{port}",
+                 json.dumps(kwargs)], env={**os.environ, "KFAST_SIM_KEY": key.hex()})
+            self._conn: Connection = listener.accept()
         self.url: str = self._reply()
 
     def _reply(self) -> Any:
@@ -144,14 +150,16 @@ class SimulatorProcess:
         return self._call("call", method, args)
 
     def stop(self) -> None:
-        if self._proc.is_alive():
+        if self._proc.poll() is None:
             try:
                 self._call("stop")
             except (EOFError, BrokenPipeError, OSError):
                 pass
-            self._proc.join(5)
-            if self._proc.is_alive():
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
                 self._proc.kill()
+                self._proc.wait(5)
         self._conn.close()
 
     def __enter__(self) -> SimulatorProcess:
@@ -160,3 +168,9 @@ class SimulatorProcess:
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+if __name__ == "__main__":
+    _h, _p = sys.argv[1].rsplit(":", 1)
+    _serve(Client((_h, int(_p)), authkey=bytes.fromhex(os.environ["KFAST_SIM_KEY"])),
+           json.loads(sys.argv[2]))
