@@ -171,6 +171,10 @@ class SimulatorProcess:
 
 
 if __name__ == "__main__":
+    # Run the imported module's _serve, not this __main__ copy: replies must pickle as
+    # kfast.simulator._process.ChurnInfo etc., which the parent can load.
+    from kfast.simulator import _process as _mod
+
     _h, _p = sys.argv[1].rsplit(":", 1)
-    _serve(Client((_h, int(_p)), authkey=bytes.fromhex(os.environ["KFAST_SIM_KEY"])),
-           json.loads(sys.argv[2]))
+    _mod._serve(Client((_h, int(_p)), authkey=bytes.fromhex(os.environ["KFAST_SIM_KEY"])),
+                json.loads(sys.argv[2]))
