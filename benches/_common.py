@@ -68,15 +68,15 @@ def print_table(title: str, rows: list[Row], baseline: str, unit: str = "events/
         print(json.dumps({"title": title, "baseline": baseline, "rows": out}, indent=2))
         return
     print(f"\n{title}")
-    head = f"  {'consumer':<44} {unit:>12} {'MB/s':>9} {'x baseline':>11} {'memory':>10}  note"
+    head = f"  {"consumer":<50} {unit:>12} {'MB/s':>9} {'x baseline':>11} {'memory':>10}  note"
     print(head)
     print("  " + "-" * (len(head) + 10))
     for r in rows:
         if r.pending:
-            print(f"  {r.name:<44} {'pending':>12} {'':>9} {'':>11} {'':>10}  {r.note}")
+            print(f"  {r.name:<50} {'pending':>12} {'':>9} {'':>11} {'':>10}  {r.note}")
             continue
         ratio = f"{r.rate / base.rate:.2f}x" if base and base.rate else "-"
         mem = f"{r.memory_bytes / 2**20:,.0f} MB" if r.memory_bytes is not None else ""
-        print(f"  {r.name:<44} {r.rate:>12,.0f} {r.mb_per_s:>9,.0f} {ratio:>11} {mem:>10}"
+        print(f"  {r.name:<50} {r.rate:>12,.0f} {r.mb_per_s:>9,.0f} {ratio:>11} {mem:>10}"
               f"  {r.note}")
     print(f"  (baseline: {baseline}; {os.cpu_count()} CPUs; simulator in its own process)")

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from _common import (Row, emit, pending, print_table,  # type: ignore[import-not-found]
+from _common import (Row, emit, pending, print_table,
                      rss_bytes, run_isolated)
 from kfast.simulator._process import SimulatorProcess
 
@@ -79,7 +79,7 @@ def kubernetes_client(url: str, limit: int) -> tuple[int, int, Any]:
             kw["_continue"] = cont
         page = api.list_config_map_for_all_namespaces(**kw)
         items += page.items
-        cont = page.metadata._continue
+        cont = page.metadata._continue if page.metadata else None
         if not cont:
             return len(items), 0, items
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from _common import (Row, emit, pending, print_table,  # type: ignore[import-not-found]
+from _common import (Row, emit, pending, print_table,
                      rss_bytes, run_isolated)
 from kfast.simulator._process import ChurnInfo, SimulatorProcess
 
@@ -86,7 +86,8 @@ def kubernetes_client(url: str, rv: str, churn: ChurnInfo, limit: int) -> Row:
     """The official client: every event becomes a V1Pod model (measured on ``limit`` events,
     because it runs at about a thousand events/s)."""
     try:
-        from kubernetes import client, watch
+        from kubernetes import client
+        from kubernetes import watch as k8s_watch
     except ImportError:
         return pending("kubernetes Watch().stream", "pip install kubernetes (the bench extra)")
     cfg = client.Configuration()
@@ -94,6 +95,7 @@ def kubernetes_client(url: str, rv: str, churn: ChurnInfo, limit: int) -> Row:
     api = client.CoreV1Api(client.ApiClient(cfg))
     n = 0
     want = min(limit, churn.events)
+    watch: Any = k8s_watch  # untyped package
     w = watch.Watch()
     t0 = time.perf_counter()
     for _ in w.stream(api.list_pod_for_all_namespaces, resource_version=rv, timeout_seconds=600):
@@ -129,6 +131,53 @@ def kfast_decoder(url: str, rv: str, churn: ChurnInfo) -> Row:
         dt = time.perf_counter() - t0
     return Row("kfast WatchDecoder (socket + Rust decode)", n, dt, churn.nbytes,
                note="events as lazy StoredObjects")
+
+
+def kfast_pipeline(url: str, rv: str, churn: ChurnInfo) -> Row:
+    """The informer's hot path without its threads and reflector: socket reads fed to
+    ``WatchDecoder.feed_fifo`` (no Python object per event), a processor thread running
+    ``process_batch`` into an Indexer with the namespace and spec.nodeName indexes."""
+    import threading
+
+    from kfast import _native
+
+    name = "kfast decode -> DeltaFIFO -> Indexer (Rust only)"
+    if not hasattr(_native, "WatchDecoder") or not hasattr(_native.WatchDecoder, "feed_fifo"):
+        return pending(name, "WatchDecoder.feed_fifo not in this build (the informer needs it)")
+    idx = _native.Indexer({"namespace": _native.IndexFunc.namespace(),
+                           "node": _native.IndexFunc.field("spec.nodeName")})
+    fifo = _native.DeltaFIFO(known_objects=idx)
+    applied = [0]
+
+    def process() -> None:
+        while applied[0] < churn.events:
+            n = _native.process_batch(fifo, idx, collect=False)
+            if isinstance(n, int):
+                if n < 0:
+                    return
+                applied[0] += n
+
+    addr, req = _request(url, rv)
+    buf = bytearray(1 << 20)
+    mv = memoryview(buf)
+    dec = _native.WatchDecoder(http=True)
+    worker = threading.Thread(target=process, daemon=True)
+    queued = 0
+    rss0 = rss_bytes()
+    with socket.create_connection(addr) as s:
+        t0 = time.perf_counter()
+        worker.start()
+        s.sendall(req)
+        while queued < churn.events:
+            k = s.recv_into(buf)
+            if not k:
+                break
+            queued += dec.feed_fifo(mv[:k], fifo).events
+        worker.join(120)
+        dt = time.perf_counter() - t0
+    fifo.close()
+    return Row(name, applied[0], dt, churn.nbytes, memory_bytes=rss_bytes() - rss0,
+               note=f"{len(idx):,} objects cached")
 
 
 def kfast_informer(args: argparse.Namespace, handler: bool) -> Row:
@@ -206,6 +255,7 @@ def main() -> None:
         rows.append(httpx_json(sim.url, rv, churn))
         rows.append(kubernetes_client(sim.url, rv, churn, args.k8s_events))
         rows.append(kfast_decoder(sim.url, rv, churn))
+        rows.append(kfast_pipeline(sim.url, rv, churn))
     # Each informer in a fresh interpreter: its RSS growth is then what its cache keeps.
     common = ["--events", str(args.events), "--pods", str(args.pods), "--seed", str(args.seed)]
     rows.append(run_isolated(__file__, ["--only", "informer", *common]))
