@@ -68,7 +68,7 @@ def print_table(title: str, rows: list[Row], baseline: str, unit: str = "events/
         print(json.dumps({"title": title, "baseline": baseline, "rows": out}, indent=2))
         return
     print(f"\n{title}")
-    head = f"  {"consumer":<50} {unit:>12} {'MB/s':>9} {'x baseline':>11} {'memory':>10}  note"
+    head = f"  {'consumer':<50} {unit:>12} {'MB/s':>9} {'x baseline':>11} {'memory':>10}  note"
     print(head)
     print("  " + "-" * (len(head) + 10))
     for r in rows:
