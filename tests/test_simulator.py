@@ -464,3 +464,13 @@ def test_simulator_process_round_trip() -> None:
         with httpx.Client(base_url=sp.url) as c:
             assert len(c.get("/api/v1/pods").json()["items"]) == 50
         assert sp.requests()[-1] == ("list", 200)
+
+
+def test_idle_watch_of_a_departed_client_is_closed(sim: Simulator) -> None:
+    w = RawWatch(sim, "/api/v1/pods", resourceVersion=sim.resource_version)
+    assert sim.wait_for_watches(1)
+    w.close()
+    deadline = time.monotonic() + 3
+    while sim.open_watches and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sim.open_watches == 0
