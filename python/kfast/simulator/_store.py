@@ -6,21 +6,21 @@ whole store: mutations ``notify_all`` so that open watches wake up and send the 
 
 from __future__ import annotations
 
-import base64
 import bisect
 import itertools
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
 
-from kfast.simulator._history import Raw, Segment, SegmentBuilder, status_doc
+from kfast.simulator._history import Raw, Segment, SegmentBuilder
+from kfast.simulator._pager import ListResult, Pager
 from kfast.simulator._objects import ConfigMapFactory, ConfigMapSeed, PodFactory, PodSeed
 
-__all__ = ["Item", "Resource", "Store", "Churn", "ListResult", "Selector"]
+__all__ = ["Item", "Resource", "Store", "Churn", "ListResult", "Selector", "parse_selector",
+           "selector_matches"]
 
 Seed = PodSeed | ConfigMapSeed
 
@@ -113,22 +113,6 @@ class Resource:
 
 
 @dataclass
-class ListResult:
-    status: int
-    body: bytes
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-
-@dataclass
-class _Snapshot:
-    """A copy of every resource's (sorted keys, items) at one RV, for later list pages."""
-
-    sid: int
-    rv: int
-    by_resource: dict[str, tuple[list[str], dict[str, Item]]]
-
-
-@dataclass
 class Churn:
     """Pre-built events (framed bytes) and the state change each one makes."""
 
@@ -153,9 +137,7 @@ class Store:
         self.configmaps = ConfigMapFactory(seed=seed)
         self.resources: dict[str, Resource] = {
             "pods": Resource("pods", "Pod"), "configmaps": Resource("configmaps", "ConfigMap")}
-        self._snapshots: OrderedDict[int, _Snapshot] = OrderedDict()
-        self._snap_ids = itertools.count(1)
-        self._max_snapshots = max_snapshots
+        self.pager = Pager(self.cond, lambda: self.rv, max_snapshots)
         self._uid = itertools.count(1)
 
     # ----------------------------------------------------------------------------- seeding
@@ -276,12 +258,11 @@ class Store:
             self.cond.notify_all()
 
     def _compact_all_locked(self, rv: int) -> None:
-        for sid in [k for k, s in self._snapshots.items() if s.rv < rv]:
-            del self._snapshots[sid]
+        self.pager.drop_older_locked(rv)
 
     def expire_continue_tokens(self) -> None:
         with self.cond:
-            self._snapshots.clear()
+            self.pager.clear_locked()
 
     def state(self, resource: str) -> dict[str, str]:
         """key -> resourceVersion of every object, as a client cache should end up."""
@@ -384,72 +365,6 @@ class Store:
 
     def list(self, resource: str, *, namespace: str | None, selector: Selector,
              limit: int, continue_token: str | None) -> ListResult:
-        res = self.resources[resource]
-        if continue_token:
-            try:
-                tok = msgspec.json.decode(base64.urlsafe_b64decode(continue_token.encode()))
-                sid, start_key, rv = int(tok["s"]), str(tok["k"]), int(tok["rv"])
-            except Exception:
-                return ListResult(400, status_doc(400, "BadRequest", "invalid continue token"))
-            with self.cond:
-                found = self._snapshots.get(sid)
-                if found is None or res.name not in found.by_resource:
-                    fresh = self._snapshot_locked(res)
-                    tok2 = self._token(fresh, start_key)
-                    body = status_doc(410, "Expired", "The provided continue parameter is too "
-                                      "old to display a consistent list result. You can start "
-                                      "a new list without the continue parameter, or use the "
-                                      "continue token in this response to retrieve the "
-                                      "remainder of the results.", continue_token=tok2)
-                    return ListResult(410, body)
-                snap = found
-            after = True
-        else:
-            with self.cond:
-                snap = self._snapshot_locked(res)
-            start_key = f"{namespace}/" if namespace else ""
-            after = False
-        return self._page(res, snap, namespace, selector, limit, start_key, after)
-
-    def _snapshot_locked(self, res: Resource) -> _Snapshot:
-        # Paginated lists are consistent at one RV: later pages read this copy, not the
-        # live maps (copying 100k keys and items costs a few milliseconds).
-        snap = _Snapshot(next(self._snap_ids), self.rv,
-                         {res.name: (list(res.keys), dict(res.items))})
-        self._snapshots[snap.sid] = snap
-        while len(self._snapshots) > self._max_snapshots:
-            self._snapshots.popitem(last=False)
-        return snap
-
-    def _token(self, snap: _Snapshot, key: str) -> str:
-        raw = msgspec.json.encode({"s": snap.sid, "k": key, "rv": snap.rv})
-        return base64.urlsafe_b64encode(raw).decode()
-
-    def _page(self, res: Resource, snap: _Snapshot, namespace: str | None, selector: Selector,
-              limit: int, start_key: str, after: bool) -> ListResult:
-        keys, items = snap.by_resource[res.name]
-        i = (bisect.bisect_right if after else bisect.bisect_left)(keys, start_key)
-        prefix = f"{namespace}/" if namespace else None
-        raws: list[Raw] = []
-        n = len(keys)
-        last_key = ""
-        while i < n and (limit <= 0 or len(raws) < limit):
-            k = keys[i]
-            i += 1
-            if prefix is not None and not k.startswith(prefix):
-                break
-            it = items[k]
-            if selector and not selector_matches(selector, it.labels):
-                continue
-            raws.append(it.raw)
-            last_key = k
-        more = i < n and (prefix is None or keys[i].startswith(prefix)) and limit > 0
-        meta = b'"resourceVersion":"%d"' % snap.rv
-        if more:
-            meta += b',"continue":"%s"' % self._token(snap, last_key).encode()
-            if prefix is None and not selector:
-                meta += b',"remainingItemCount":%d' % (n - i)
-        body = (b'{"kind":"%s","apiVersion":"%s","metadata":{%s},"items":['
-                % (res.list_kind.encode(), res.api_version.encode(), meta)
-                + b",".join(raws) + b"]}")
-        return ListResult(200, body)
+        """One LIST page (see :class:`~kfast.simulator._pager.Pager`)."""
+        return self.pager.list(self.resources[resource], namespace=namespace,
+                               selector=selector, limit=limit, continue_token=continue_token)
