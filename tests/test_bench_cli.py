@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 
 import pytest
 
@@ -33,3 +34,30 @@ def test_bench_parser_cluster_options() -> None:
     assert (args.kubeconfig, args.context, args.resource, args.namespace) == \
         ("/tmp/kc", "c", "configmaps", "ns")
     assert args.duration == 3.0 and args.objects == 1000
+
+
+def test_bench_cluster_mode_through_a_kubeconfig(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Cluster mode reads a kubeconfig; here it points at a simulator (plain HTTP)."""
+    from kfast.simulator import Simulator
+
+    with Simulator(pods=300, seed=2) as sim:
+        kc = tmp_path / "kubeconfig"
+        kc.write_text(
+            "apiVersion: v1\nkind: Config\ncurrent-context: sim\n"
+            f"clusters:\n- name: sim\n  cluster:\n    server: {sim.url}\n"
+            "users:\n- name: u\n  user: {}\n"
+            "contexts:\n- name: sim\n  context:\n    cluster: sim\n    user: u\n")
+        churn = sim.prepare_churn("pods", 50)
+        rc = main(["bench", "--kubeconfig", str(kc), "--namespace", "payments",
+                   "--duration", "1.0", "--json", "--quiet"])
+        out = json.loads(capsys.readouterr().out)
+        assert out["mode"] == "cluster" and out["server"] == sim.url and rc == 0
+        if native_missing():
+            assert any("PENDING" in n for n in out["notes"])
+            return
+        assert out["objects"] == sum(1 for k in sim.state() if k.startswith("payments/"))
+        assert out["sync_seconds"] > 0
+        # Only list and watch: the bench never writes to a real cluster.
+        assert {r.verb for r in sim.requests} <= {"list", "watch"}
+        del churn
