@@ -2,6 +2,7 @@
 //! `error`) know nothing of Python; `py/` adapts them into the `kfast._native` extension.
 
 pub mod error;
+pub mod decode;
 pub mod fifo;
 pub mod index;
 pub mod object;
