@@ -307,3 +307,29 @@ fn bad_framing_is_a_decode_error() {
         assert!(matches!(run(true, &[resp]).1, Some(Error::Decode { .. })), "{}", String::from_utf8_lossy(resp));
     }
 }
+
+#[test]
+fn a_newline_is_never_whitespace_inside_an_event() {
+    // NDJSON: the '\n' ends the line, so this is two malformed lines, not one event.
+    let body = b"{\"type\":\"ADDED\",\n\"object\":{\"metadata\":{}}}\n";
+    for parts in [vec![&body[..]], body.chunks(1).collect::<Vec<_>>()] {
+        let (evs, err) = run(false, &parts);
+        assert!(evs.is_empty());
+        assert!(matches!(err, Some(Error::Decode { offset: 0, .. })), "{err:?}");
+    }
+    // Spaces and a CR before the newline are fine; so is leading whitespace.
+    let body = b"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}} \t\r\n  {\"type\":\"DELETED\",\"object\":{}}\n";
+    let (evs, err) = run(false, &[&body[..]]);
+    assert_eq!((evs.len(), err), (2, None));
+}
+
+#[test]
+fn body_offset_counts_consumed_lines_even_after_an_error() {
+    let good = pods::event_line("ADDED", &pods::pod(1));
+    let body = format!("{good}{good}{{bad}}\n{good}");
+    let mut d = Decoder::new(DecoderOptions { http: false, ..Default::default() });
+    let mut out = Vec::new();
+    assert!(d.feed(body.as_bytes(), &mut out).is_err());
+    assert_eq!(out.len(), 2);
+    assert_eq!(d.body_offset() as usize, 2 * good.len() + "{bad}\n".len());
+}

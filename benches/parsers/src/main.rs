@@ -100,12 +100,17 @@ fn sonic_rs_serde(j: &[u8], _: &mut Vec<u8>) -> Option<Meta> {
 /// sonic-rs's lazy API: pick the fields by path, skip the rest without building values.
 fn sonic_rs_lazy(j: &[u8], _: &mut Vec<u8>) -> Option<Meta> {
     use sonic_rs::JsonValueTrait;
-    let paths = [
-        sonic_rs::pointer!["apiVersion"],
-        sonic_rs::pointer!["kind"],
-        sonic_rs::pointer!["metadata"],
-    ];
-    let got = unsafe { sonic_rs::get_many_unchecked(j, &paths) }.ok()?;
+    thread_local! {
+        static TREE: sonic_rs::PointerTree = {
+            let mut t = sonic_rs::PointerTree::new();
+            t.add_path(["apiVersion"]);
+            t.add_path(["kind"]);
+            t.add_path(["metadata"]);
+            t
+        };
+    }
+    // The checked variant: it validates the document (the unchecked one trusts it).
+    let got = TREE.with(|t| sonic_rs::get_many(j, t)).ok()?;
     let s = |i: usize| -> Box<str> { got[i].as_ref().and_then(|v| v.as_str().map(Into::into)).unwrap_or_default() };
     let meta_raw = got[2].as_ref()?.as_raw_str().to_owned();
     let rm: RawMeta = sonic_rs::from_str(&meta_raw).ok()?;

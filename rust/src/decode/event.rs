@@ -77,7 +77,32 @@ const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 
 /// Decode one line (already trimmed, non-empty). Errors carry the position in the line.
 pub fn decode_line(line: &[u8]) -> ScanResult<Line> {
-    let mut s = Scanner::new(line);
+    let mut s = Scanner::line(line);
+    let ev = decode_event(&mut s, line)?;
+    s.end()?;
+    Ok(ev)
+}
+
+/// Decode the line at the start of `buf` without knowing where it ends: parse the event,
+/// then expect optional ' ', '\t', '\r' and a '\n'. Returns the index of that '\n' and the
+/// result, or None when the caller must split the line the ordinary way (any error, or no
+/// '\n' right after the value) so that errors stay exactly those of line splitting.
+/// Because a watch-line scanner never treats '\n' as whitespace, success here means the
+/// same bytes a line split would have produced, decoded the same way.
+pub fn decode_prefix(buf: &[u8]) -> Option<(usize, Line)> {
+    let mut s = Scanner::line(buf);
+    let ev = decode_event(&mut s, buf).ok()?;
+    let mut i = s.pos();
+    loop {
+        match buf.get(i)? {
+            b'\n' => return Some((i, ev)),
+            b' ' | b'\t' | b'\r' => i += 1,
+            _ => return None,
+        }
+    }
+}
+
+fn decode_event(s: &mut Scanner<'_>, line: &[u8]) -> ScanResult<Line> {
     let mut ty: Option<Type> = None;
     let mut obj = Decoded::None;
     s.object(|s, key| {
@@ -105,7 +130,6 @@ pub fn decode_line(line: &[u8]) -> ScanResult<Line> {
         }
         Ok(())
     })?;
-    s.end()?;
     let Some(ty) = ty else {
         return Err(ScanError { pos: 0, msg: "watch event has no `type`" });
     };
@@ -113,7 +137,7 @@ pub fn decode_line(line: &[u8]) -> ScanResult<Line> {
         Decoded::None => return Err(ScanError { pos: 0, msg: "watch event has no `object`" }),
         Decoded::Parsed(span, meta, spans) => (span, meta, spans),
         Decoded::Deferred(span) => {
-            let mut sub = Scanner::new(&line[span.0..span.1]);
+            let mut sub = Scanner::line(&line[span.0..span.1]);
             let (mut meta, mut spans) = (Meta::default(), StatusSpans::default());
             let r = if ty == Type::Error {
                 object_meta_and_status(&mut sub, &mut meta, &mut spans)

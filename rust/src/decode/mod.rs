@@ -142,43 +142,75 @@ impl Decoder {
             return Ok(());
         }
         let max = self.opts.max_line_bytes;
-        while !rest.is_empty() {
-            match memchr::memchr(b'\n', rest) {
-                Some(i) => {
-                    let seg = &rest[..i];
-                    if self.line.is_empty() {
-                        if seg.len() > max {
-                            return Err(Error::LineTooLong { offset: self.body_offset, limit: max });
-                        }
-                        process_line(seg, self.body_offset, out)?;
-                    } else {
-                        if self.line.len() + seg.len() > max {
-                            return Err(Error::LineTooLong { offset: self.line_start, limit: max });
-                        }
-                        self.line.extend_from_slice(seg);
-                        let r = process_line(&self.line, self.line_start, out);
-                        self.line.clear();
-                        if self.line.capacity() > KEEP_LINE_CAPACITY {
-                            self.line = Vec::new();
-                        }
-                        r?;
+        // Finish a line carried over from earlier input.
+        if !self.line.is_empty() {
+            let Some(i) = memchr::memchr(b'\n', rest) else {
+                return self.carry(rest);
+            };
+            if self.line.len() + i > max {
+                return Err(Error::LineTooLong { offset: self.line_start, limit: max });
+            }
+            self.line.extend_from_slice(&rest[..i]);
+            let r = process_line(&self.line, self.line_start, out);
+            self.line.clear();
+            if self.line.capacity() > KEEP_LINE_CAPACITY {
+                self.line = Vec::new();
+            }
+            r?;
+            self.body_offset += i as u64 + 1;
+            rest = &rest[i + 1..];
+        }
+        // Decode lines in place: the scanner finds the end of each event while parsing it
+        // (see `event::decode_prefix`), so the bytes are not searched for '\n' first. One
+        // reverse search bounds that to the lines that end in `rest`, so a line continuing
+        // into the next read is never parsed twice. A line that does not parse cleanly up
+        // to its '\n' (blank, malformed) takes the split-then-decode path for its error.
+        let Some(last_nl) = memchr::memrchr(b'\n', rest) else {
+            return self.carry(rest);
+        };
+        let (mut lines, tail) = rest.split_at(last_nl + 1);
+        while !lines.is_empty() {
+            let offset = self.body_offset;
+            if lines[0] == b'{' {
+                if let Some((nl, line)) = event::decode_prefix(lines) {
+                    if nl > max {
+                        return Err(Error::LineTooLong { offset, limit: max });
                     }
-                    self.body_offset += i as u64 + 1;
-                    rest = &rest[i + 1..];
-                }
-                None => {
-                    if self.line.is_empty() {
-                        self.line_start = self.body_offset;
+                    self.body_offset += nl as u64 + 1;
+                    lines = &lines[nl + 1..];
+                    match line {
+                        Line::Event(ev) => out.push(ev),
+                        Line::Error(status) => return Err(Error::Api(status)),
                     }
-                    if self.line.len() + rest.len() > max {
-                        return Err(Error::LineTooLong { offset: self.line_start, limit: max });
-                    }
-                    self.line.extend_from_slice(rest);
-                    self.body_offset += rest.len() as u64;
-                    break;
+                    continue;
                 }
             }
+            let nl = memchr::memchr(b'\n', lines).expect("`lines` ends with a newline");
+            if nl > max {
+                return Err(Error::LineTooLong { offset, limit: max });
+            }
+            self.body_offset += nl as u64 + 1;
+            let line = &lines[..nl];
+            lines = &lines[nl + 1..];
+            process_line(line, offset, out)?;
         }
+        self.carry(tail)
+    }
+
+    /// Keep the start of a line that continues in later input.
+    fn carry(&mut self, rest: &[u8]) -> Result<()> {
+        if rest.is_empty() {
+            return Ok(());
+        }
+        if self.line.is_empty() {
+            self.line_start = self.body_offset;
+        }
+        let max = self.opts.max_line_bytes;
+        if self.line.len() + rest.len() > max {
+            return Err(Error::LineTooLong { offset: self.line_start, limit: max });
+        }
+        self.line.extend_from_slice(rest);
+        self.body_offset += rest.len() as u64;
         Ok(())
     }
 
