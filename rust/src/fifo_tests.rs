@@ -96,7 +96,9 @@ fn recreate_during_gap_gives_delete_then_add() {
     // Watch gap: a was deleted and re-created with a new uid; the relist sees only the new.
     f.replace(vec![obj("a", "new")], "2");
     let out = process_batch(&f, &store, 10, None).notifications;
-    assert!(matches!(&out[0], Notification::Delete { obj: DeltaObject::Tombstone { obj: Some(o), .. } } if &*o.meta.uid == "old"));
+    assert!(
+        matches!(&out[0], Notification::Delete { obj: DeltaObject::Tombstone { obj: Some(o), .. } } if &*o.meta.uid == "old")
+    );
     assert!(matches!(&out[1], Notification::Add { obj, .. } if &*obj.meta.uid == "new"));
     assert_eq!(&*store.get_by_key("ns/a").unwrap().meta.uid, "new");
     // Same through the watch: Deleted then Added for one key, processed in order.
@@ -126,7 +128,9 @@ impl M {
     fn of(o: &DeltaObject) -> M {
         match o {
             DeltaObject::Object(o) => M::Obj(o.key.to_string(), o.meta.uid.to_string()),
-            DeltaObject::Tombstone { key, obj } => M::Tomb(key.to_string(), obj.as_ref().map(|o| o.meta.uid.to_string())),
+            DeltaObject::Tombstone { key, obj } => {
+                M::Tomb(key.to_string(), obj.as_ref().map(|o| o.meta.uid.to_string()))
+            }
         }
     }
 }
@@ -293,4 +297,45 @@ proptest! {
             prop_assert_eq!(&known, &m.known);
         }
     }
+}
+
+#[test]
+fn relist_and_watch_delete_during_processing_see_in_flight_deltas() {
+    let store = Arc::new(Store::default());
+    let f = DeltaFifo::new(Some(store.clone()));
+    f.add(obj("a", "1"));
+    f.add(obj("c", "1"));
+    let (popped, id) = f.pop_batch_tracked(10, None).unwrap();
+    // The processor holds a's and c's Added but has not stored them yet; a relist without a
+    // lands, and the watch deletes c. Both must act as if a and c were already stored.
+    f.replace(vec![obj("b", "1")], "2");
+    f.delete(DeltaObject::Object(obj("c", "1")));
+    f.resync();
+    assert_eq!(f.list_keys(), vec!["ns/b".into(), "ns/a".into(), "ns/c".into()]);
+    match &f.get_by_key("ns/a").unwrap()[..] {
+        [Delta { kind: DeltaType::Deleted, object: DeltaObject::Tombstone { obj: Some(o), .. } }] => {
+            assert_eq!(&*o.meta.uid, "1")
+        }
+        other => panic!("expected one tombstone, got {other:?}"),
+    }
+    let mut out = Vec::new();
+    for p in &popped {
+        crate::process::apply_deltas(&store, p, &mut out).unwrap();
+    }
+    f.finish_batch(id);
+    let out = process_batch(&f, &store, 10, None).notifications;
+    assert_eq!(out.iter().map(Notification::kind).collect::<Vec<_>>(), vec![0, 2, 2]);
+    assert_eq!(store.list_keys(), vec!["ns/b".into()]);
+    // Nothing in flight any more: a delete of an unknown key is ignored again.
+    f.delete(DeltaObject::Object(obj("a", "1")));
+    assert!(f.is_empty());
+}
+
+#[test]
+fn sync_after_pending_delete_is_dropped() {
+    let f = DeltaFifo::new(None);
+    f.add(obj("a", "1"));
+    f.delete(DeltaObject::Object(obj("a", "1")));
+    f.push_many([(DeltaType::Sync, DeltaObject::Object(obj("a", "1")))]);
+    assert_eq!(kinds(&f, "ns/a"), vec![(DeltaType::Added, false), (DeltaType::Deleted, false)]);
 }

@@ -202,8 +202,7 @@ pub fn process_batch(
     if !collect {
         return out.notifications.len().into_py_any(py);
     }
-    let items =
-        out.notifications.into_iter().map(|n| notification_to_py(py, n)).collect::<PyResult<Vec<_>>>()?;
+    let items = out.notifications.into_iter().map(|n| notification_to_py(py, n)).collect::<PyResult<Vec<_>>>()?;
     PyList::new(py, items)?.into_py_any(py)
 }
 
