@@ -170,7 +170,8 @@ class WatchStream:
         opened = False
         feed = _feed_fifo if hasattr(_native.WatchDecoder, "feed_fifo") else _feed_fifo_via_events
         for decoder, res in self._feeds(lambda d, chunk: feed(d, chunk, fifo)):
-            if not opened and decoder.status_code is not None:
+            code = decoder.status_code
+            if not opened and code is not None and 200 <= code < 300:
                 opened = True
                 on_opened()
             if res.last_resource_version:
