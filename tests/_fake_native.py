@@ -435,6 +435,7 @@ def install() -> list[str]:
         todo = {**store, "WatchDecoder": WatchDecoder}
     elif not hasattr(_native, "WatchDecoder"):
         todo = {"WatchDecoder": WatchDecoder}
+    # A native decoder without feed_fifo is fine: kfast._wire queues its events from Python.
     for name, v in todo.items():
         setattr(_native, name, v)
     return sorted(todo)
