@@ -147,15 +147,11 @@ def kfast_pipeline(url: str, rv: str, churn: ChurnInfo) -> Row:
     idx = _native.Indexer({"namespace": _native.IndexFunc.namespace(),
                            "node": _native.IndexFunc.field("spec.nodeName")})
     fifo = _native.DeltaFIFO(known_objects=idx)
-    applied = [0]
 
     def process() -> None:
-        while applied[0] < churn.events:
-            n = _native.process_batch(fifo, idx, collect=False)
-            if isinstance(n, int):
-                if n < 0:
-                    return
-                applied[0] += n
+        # process_batch returns -1 once the FIFO is closed and drained.
+        while _native.process_batch(fifo, idx, collect=False) != -1:
+            pass
 
     addr, req = _request(url, rv)
     buf = bytearray(1 << 20)
@@ -173,17 +169,18 @@ def kfast_pipeline(url: str, rv: str, churn: ChurnInfo) -> Row:
             if not k:
                 break
             queued += dec.feed_fifo(mv[:k], fifo).events
-        worker.join(120)
+        fifo.close()
+        worker.join(300)
         dt = time.perf_counter() - t0
-    fifo.close()
-    return Row(name, applied[0], dt, churn.nbytes, memory_bytes=rss_bytes() - rss0,
-               note=f"{len(idx):,} objects cached")
+    return Row(name, queued, dt, churn.nbytes, memory_bytes=rss_bytes() - rss0,
+               note=f"{len(idx):,} objects cached" + ("" if not worker.is_alive()
+                                                      else "; PROCESSOR DID NOT FINISH"))
 
 
 def kfast_informer(args: argparse.Namespace, handler: bool) -> Row:
     """A fresh simulator (same seed, same stream); informer lists, then the churn is
     released and timed until the cache holds the server's final state."""
-    from kfast._bench import make_informer, native_missing
+    from kfast._bench import make_informer, native_missing, wait_until_cache_matches
     from kfast._config import Config
 
     name = "kfast informer" + (" + Python handler" if handler else ", no handler")
@@ -206,19 +203,8 @@ def kfast_informer(args: argparse.Namespace, handler: bool) -> Row:
             n_req = len(sim.requests())
             t0 = time.perf_counter()
             sim.release_churn()
-            idx = inf.indexer
-            end = t0 + 300
-            while time.perf_counter() < end:
-                o = idx.get_by_key(churn.last_key)
-                if (o is None) if churn.last_is_delete else (
-                        o is not None and o.resource_version == churn.last_rv):
-                    break
-                time.sleep(0.001)
-            dt = time.perf_counter() - t0
-            state = sim.state("pods")
-            ok = len(idx) == len(state) and all(
-                (o := idx.get_by_key(k)) is not None and o.resource_version == v
-                for k, v in state.items())
+            t_done, ok, _ = wait_until_cache_matches(inf, sim, churn, 300)
+            dt = t_done - t0
             mem = rss_bytes() - rss0
             extra = [f"{v} {c}" for v, c in sim.requests()[n_req:] if v == "list" or c != 200]
         finally:

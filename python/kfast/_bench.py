@@ -24,13 +24,13 @@ import httpx
 
 __all__ = ["BenchOptions", "BenchResult", "run_bench", "format_result", "result_json",
            "Progress", "rss_bytes", "peak_rss_bytes", "settle_memory", "make_informer", "native_missing",
-           "httpx_baseline"]
+           "httpx_baseline", "wait_until_cache_matches"]
 
 
 @dataclass
 class BenchOptions:
     objects: int = 100_000
-    churn: int = 100_000
+    churn: int = 50_000
     updates: float = 0.8
     deletes: float = 0.1
     handler: bool = False
@@ -281,37 +281,45 @@ def _run_simulator(opts: BenchOptions) -> BenchResult:
     return res
 
 
-def _watch_phase(inf: Any, sim: Any, churn: Any, opts: BenchOptions, res: BenchResult) -> None:
-    idx = inf.indexer
-    bar = Progress("watch (churn)", churn.events, opts.progress)
+def wait_until_cache_matches(inf: Any, sim: Any, churn: Any, timeout: float,
+                             bar: Progress | None = None) -> tuple[float, bool, str]:
+    """Poll until the informer's cache equals the simulator's state after ``churn``;
+    returns (perf_counter when it first did, matched, detail).
+
+    The DeltaFIFO pops keys in the order they were first queued, so the churn's last event
+    being applied does not mean every event is: it only gates the full comparison, together
+    with an empty FIFO and the right object count."""
+    idx, fifo = inf.indexer, inf.fifo
     base_rv = int(churn.first_rv)
-    n_req = len(sim.requests())
-    t0 = time.perf_counter()
-    sim.release_churn()
     expected: dict[str, str] | None = None
-    end = t0 + opts.timeout
+    end = time.perf_counter() + timeout
     while True:
+        now = time.perf_counter()
         o = idx.get_by_key(churn.last_key)
         last_done = (o is None) if churn.last_is_delete else (
             o is not None and o.resource_version == churn.last_rv)
-        if last_done:
-            t_done = time.perf_counter()
+        if last_done and len(fifo) == 0:
             if expected is None:
                 expected = sim.state("pods")
             if len(idx) == len(expected):
                 ok, detail = _verify(idx, expected)
                 if ok:
-                    break
-        if time.perf_counter() > end:
+                    return now, True, detail
+        if now > end:
             ok, detail = _verify(idx, expected or sim.state("pods"))
-            t_done = time.perf_counter()
-            res.notes.append("watch phase timed out")
-            break
-        if o is not None and o.resource_version.isdigit():
-            bar.update(max(0, int(o.resource_version) - base_rv))
-        else:
-            bar.update(0)
+            return time.perf_counter(), ok, detail + " (timed out)"
+        if bar is not None:
+            rv = o.resource_version if o is not None else ""
+            bar.update(max(0, int(rv) - base_rv) if rv.isdigit() else 0)
         time.sleep(0.002)
+
+
+def _watch_phase(inf: Any, sim: Any, churn: Any, opts: BenchOptions, res: BenchResult) -> None:
+    bar = Progress("watch (churn)", churn.events, opts.progress)
+    n_req = len(sim.requests())
+    t0 = time.perf_counter()
+    sim.release_churn()
+    t_done, ok, detail = wait_until_cache_matches(inf, sim, churn, opts.timeout, bar)
     bar.done(churn.events)
     res.watch_events = churn.events
     res.watch_seconds = t_done - t0
