@@ -240,6 +240,7 @@ def _run_simulator(opts: BenchOptions) -> BenchResult:
         def count(_: Any) -> None:
             calls[0] += 1
 
+        settle_memory()
         rss0 = rss_bytes()
         res = BenchResult("simulator", "pods", stats.objects, 0.0, 0.0, opts.handler,
                           mean_object_json_bytes=stats.mean_object_bytes, server=sim.url)
@@ -381,6 +382,7 @@ def _run_cluster(opts: BenchOptions) -> BenchResult:
     def count(_: Any) -> None:
         calls[0] += 1
 
+    settle_memory()
     rss0 = rss_bytes()
     # Without --handler the events are still counted, by a handler that only counts.
     inf = make_informer(cfg, opts.resource, opts.namespace, count)
