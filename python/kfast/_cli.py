@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='add a Python handler reading obj["metadata"]["name"]')
     b.add_argument("--no-baseline", dest="baseline", action="store_false",
                    help="skip the httpx + json.loads baseline")
+    b.add_argument("--indexes", default="namespace,node",
+                   help='built-in indexes: comma list of "namespace", "node" (spec.nodeName), '
+                   'or "none" (default: namespace,node)')
     b.add_argument("--seed", type=int, default=1)
     b.add_argument("--json", action="store_true", help="print the result as JSON")
     b.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -70,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _bench(args: argparse.Namespace) -> int:
     from kfast._bench import BenchOptions, format_result, result_json, run_bench
 
-    opts = BenchOptions(objects=args.objects, churn=args.churn, updates=args.updates,
+    indexes = tuple(i for i in args.indexes.split(",") if i and i != "none")
+    unknown = set(indexes) - {"namespace", "node"}
+    if unknown:
+        build_parser().error(f"unknown index {sorted(unknown)}; use namespace, node or none")
+    opts = BenchOptions(indexes=indexes, objects=args.objects, churn=args.churn, updates=args.updates,
                         deletes=args.deletes, handler=args.handler, baseline=args.baseline,
                         seed=args.seed, progress=not args.quiet, kubeconfig=args.kubeconfig,
                         context=args.context, resource=args.resource,
