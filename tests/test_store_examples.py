@@ -338,3 +338,16 @@ def test_processor_thread_with_python_index_and_concurrent_callers() -> None:
     assert sorted(ix.list_index_values("first")) == ["q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9"]
     ix.check_invariants()
     assert sum(seen) >= 1000
+
+
+def test_process_batch_requires_the_fifos_own_indexer() -> None:
+    fifo = DeltaFIFO(Indexer())
+    fifo.add(make("a"))
+    with pytest.raises(ValueError):
+        process_batch(fifo, Indexer(), timeout=0)
+    assert len(fifo) == 1
+    loose = DeltaFIFO()
+    loose.add(make("a"))
+    ix = Indexer()
+    assert process_batch(loose, ix, timeout=0, collect=False) == 1
+    assert ix.list_keys() == ["ns/a"]

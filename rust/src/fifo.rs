@@ -165,6 +165,9 @@ impl DeltaFifo {
     /// Queue many watch events under one lock acquisition (the decoder's path). Each item
     /// is treated exactly as `add`/`update`/`delete` would treat it (Deleted of an unknown,
     /// unqueued key is dropped). Replaced/Sync are queued as given.
+    ///
+    /// The iterator is drained with the FIFO lock held: pass something cheap (a `Vec`'s
+    /// `drain(..)`), not a lazy decoder, or the processor waits for the decoding.
     pub fn push_many(&self, items: impl IntoIterator<Item = (DeltaType, DeltaObject)>) {
         let known = self.known_objects.as_deref();
         let mut st = self.state.lock();
