@@ -6,6 +6,7 @@ Errors raised by this module are the classes of :mod:`kfast.errors` (DecodeError
 LineTooLongError, StreamTruncated, ApiError subclasses), never bare ``Exception``.
 """
 
+import builtins
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, final
 
@@ -191,7 +192,7 @@ class Indexer:
     """Thread-safe store of StoredObjects by key, with named indices. Semantics are those
     of client-go's ThreadSafeStore (see shared/docs/protocol.md, Indexer semantics)."""
 
-    def __init__(self, indexers: dict[str, IndexFuncLike] | None = None) -> None: ...
+    def __new__(cls, indexers: dict[str, IndexFuncLike] | None = None) -> Indexer: ...
     def add(self, obj: StoredObject) -> None: ...
     def update(self, obj: StoredObject) -> None: ...
     def delete(self, obj: StoredObject | DeletedFinalStateUnknown) -> None: ...
@@ -199,19 +200,19 @@ class Indexer:
     def get(self, obj: StoredObject) -> StoredObject | None: ...
     def get_by_key(self, key: str) -> StoredObject | None: ...
     def list(self) -> list[StoredObject]: ...
-    def list_keys(self) -> list[str]: ...
+    def list_keys(self) -> builtins.list[str]: ...
     def add_indexers(self, indexers: dict[str, IndexFuncLike]) -> None:
         """Add indices; existing objects are indexed. Raises ValueError on a name clash."""
-    def index(self, name: str, obj: StoredObject) -> list[StoredObject]:
+    def index(self, name: str, obj: StoredObject) -> builtins.list[StoredObject]:
         """Objects sharing at least one of ``obj``'s values in index ``name``."""
-    def by_index(self, name: str, value: str) -> list[StoredObject]:
+    def by_index(self, name: str, value: str) -> builtins.list[StoredObject]:
         """Raises KeyError if the index does not exist."""
-    def index_keys(self, name: str, value: str) -> list[str]:
+    def index_keys(self, name: str, value: str) -> builtins.list[str]:
         """Raises KeyError if the index does not exist."""
-    def list_index_values(self, name: str) -> list[str]:
+    def list_index_values(self, name: str) -> builtins.list[str]:
         """Values with at least one object (an unknown index gives [], as in client-go)."""
     def __len__(self) -> int: ...
-    def __contains__(self, key: str) -> bool: ...
+    def __contains__(self, key: str, /) -> bool: ...
     @property
     def nbytes(self) -> int:
         """Approximate heap bytes held by the store (objects, keys, indices)."""
@@ -232,7 +233,7 @@ class DeltaFIFO:
     """client-go's DeltaFIFO (see shared/docs/protocol.md, DeltaFIFO semantics).
     ``known_objects`` is the Indexer the informer fills; replace() and resync() consult it."""
 
-    def __init__(self, known_objects: Indexer | None = None) -> None: ...
+    def __new__(cls, known_objects: Indexer | None = None) -> DeltaFIFO: ...
     def add(self, obj: StoredObject) -> None: ...
     def update(self, obj: StoredObject) -> None: ...
     def delete(self, obj: StoredObject | DeletedFinalStateUnknown) -> None: ...
@@ -271,6 +272,11 @@ def process_batch(
     ``indexer`` (add/update/delete exactly as client-go's HandleDeltas), and return the
     notifications in order, or only their count when ``collect`` is False. Returns 0 / []
     on timeout; raises nothing when the FIFO is closed and empty (returns -1 then).
+
+    ``indexer`` must be the FIFO's ``known_objects`` when it has one (ValueError otherwise).
+    While a batch is being applied, the FIFO's replace/resync/delete treat its deltas as
+    already stored, as client-go does by processing under the FIFO lock. One processor per
+    FIFO.
 
     If an index function raises, the notifications produced before it are returned and
     the failing key's remaining deltas go back to the head of the FIFO (nothing is lost);

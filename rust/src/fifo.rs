@@ -5,66 +5,13 @@
 //! lock); the store never calls into the FIFO, so there is no cycle. Nothing here ever
 //! needs the GIL.
 
+pub use crate::delta::{Delta, DeltaObject, DeltaType};
 use crate::object::ObjectRef;
 use crate::store::Store;
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeltaType {
-    Added,
-    Updated,
-    Deleted,
-    Replaced,
-    Sync,
-}
-
-impl DeltaType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeltaType::Added => "Added",
-            DeltaType::Updated => "Updated",
-            DeltaType::Deleted => "Deleted",
-            DeltaType::Replaced => "Replaced",
-            DeltaType::Sync => "Sync",
-        }
-    }
-}
-
-/// What a Delta carries: the object, or for a deletion the client did not observe, a
-/// tombstone (client-go's `DeletedFinalStateUnknown`) with the last state known, if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeltaObject {
-    Object(ObjectRef),
-    Tombstone { key: Box<str>, obj: Option<ObjectRef> },
-}
-
-impl DeltaObject {
-    pub fn key(&self) -> &str {
-        match self {
-            DeltaObject::Object(o) => &o.key,
-            DeltaObject::Tombstone { key, .. } => key,
-        }
-    }
-    /// The object itself, or the tombstone's last known state.
-    pub fn object(&self) -> Option<&ObjectRef> {
-        match self {
-            DeltaObject::Object(o) => Some(o),
-            DeltaObject::Tombstone { obj, .. } => obj.as_ref(),
-        }
-    }
-    pub fn is_tombstone(&self) -> bool {
-        matches!(self, DeltaObject::Tombstone { .. })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delta {
-    pub kind: DeltaType,
-    pub object: DeltaObject,
-}
 
 /// One popped key: all its deltas, oldest first.
 #[derive(Debug, Clone)]
@@ -96,6 +43,14 @@ struct State {
     /// Keys of the first replace not yet popped. Invariant: `<= queue.len()`.
     initial_population_count: usize,
     closed: bool,
+    /// Keys handed out by `pop_batch_tracked` whose deltas may not have reached the store
+    /// yet, each with the state the store will hold once they have (None: deleted), and
+    /// the batch that popped it. replace/resync/delete read this before the store: client-go
+    /// gets the same effect by processing under its FIFO lock, which we can't do (a Python
+    /// index function needs the GIL, and the decoder must not wait for a whole batch).
+    in_flight: HashMap<Box<str>, (Option<ObjectRef>, u64)>,
+    /// Id of the last tracked batch.
+    batch_seq: u64,
 }
 
 pub struct DeltaFifo {
@@ -115,6 +70,8 @@ impl State {
     fn queue_action_locked(&mut self, kind: DeltaType, object: DeltaObject) {
         let key: &str = object.key();
         match self.items.get_mut(key) {
+            // client-go: a Sync after a pending Deleted would resurrect the object.
+            Some(deltas) if kind == DeltaType::Sync && deltas.last().is_some_and(|d| d.kind == DeltaType::Deleted) => {}
             Some(deltas) => {
                 deltas.push(Delta { kind, object });
                 dedup_last(deltas);
@@ -132,11 +89,31 @@ impl State {
     fn delete_locked(&mut self, object: DeltaObject, known: Option<&Store>) {
         self.populated = true;
         let key = object.key();
-        let known_has = known.is_some_and(|s| s.contains_key(key));
+        let known_has = self.known_state_locked(known, key).is_some();
         if !known_has && !self.items.contains_key(key) {
             return;
         }
         self.queue_action_locked(DeltaType::Deleted, object);
+    }
+
+    /// What the store holds (or is about to hold) for `key`, counting in-flight deltas.
+    /// Always None without a known-objects store (client-go then checks only the queue).
+    fn known_state_locked(&self, known: Option<&Store>, key: &str) -> Option<ObjectRef> {
+        let store = known?;
+        match self.in_flight.get(key) {
+            Some((state, _)) => state.clone(),
+            None => store.get_by_key(key),
+        }
+    }
+
+    /// Keys the store holds or is about to hold (see `in_flight`), sorted.
+    fn known_keys_locked(&self, known: Option<&Store>) -> Vec<Box<str>> {
+        let Some(store) = known else { return Vec::new() };
+        let mut keys: Vec<Box<str>> =
+            store.list_keys().into_iter().filter(|k| !self.in_flight.contains_key(k)).collect();
+        keys.extend(self.in_flight.iter().filter(|(_, (s, _))| s.is_some()).map(|(k, _)| k.clone()));
+        keys.sort_unstable();
+        keys
     }
 
     fn pop_locked(&mut self) -> Option<Popped> {
@@ -188,6 +165,9 @@ impl DeltaFifo {
     /// Queue many watch events under one lock acquisition (the decoder's path). Each item
     /// is treated exactly as `add`/`update`/`delete` would treat it (Deleted of an unknown,
     /// unqueued key is dropped). Replaced/Sync are queued as given.
+    ///
+    /// The iterator is drained with the FIFO lock held: pass something cheap (a `Vec`'s
+    /// `drain(..)`), not a lazy decoder, or the processor waits for the decoding.
     pub fn push_many(&self, items: impl IntoIterator<Item = (DeltaType, DeltaObject)>) {
         let known = self.known_objects.as_deref();
         let mut st = self.state.lock();
@@ -240,18 +220,15 @@ impl DeltaFifo {
             deletions += 1;
             st.queue_action_locked(DeltaType::Deleted, DeltaObject::Tombstone { key, obj: newest });
         }
-        if let Some(store) = known {
-            let mut missing: Vec<Box<str>> = store
-                .list_keys()
-                .into_iter()
-                .filter(|k| !listed.contains(k) && !st.items.contains_key(k))
-                .collect();
-            missing.sort_unstable();
-            for key in missing {
-                let obj = store.get_by_key(&key);
-                deletions += 1;
-                st.queue_action_locked(DeltaType::Deleted, DeltaObject::Tombstone { key, obj });
-            }
+        let missing: Vec<Box<str>> = st
+            .known_keys_locked(known)
+            .into_iter()
+            .filter(|k| !listed.contains(k) && !st.items.contains_key(k))
+            .collect();
+        for key in missing {
+            let obj = st.known_state_locked(known, &key);
+            deletions += 1;
+            st.queue_action_locked(DeltaType::Deleted, DeltaObject::Tombstone { key, obj });
         }
         if !st.populated {
             st.populated = true;
@@ -269,14 +246,12 @@ impl DeltaFifo {
     pub fn resync(&self) {
         let Some(store) = self.known_objects.as_deref() else { return };
         let mut st = self.state.lock();
-        let mut keys = store.list_keys();
-        keys.sort_unstable();
         let mut any = false;
-        for key in keys {
+        for key in st.known_keys_locked(Some(store)) {
             if st.items.contains_key(&key) {
                 continue;
             }
-            if let Some(obj) = store.get_by_key(&key) {
+            if let Some(obj) = st.known_state_locked(Some(store), &key) {
                 st.queue_action_locked(DeltaType::Sync, DeltaObject::Object(obj));
                 any = true;
             }
@@ -296,6 +271,34 @@ impl DeltaFifo {
 
     /// Wait like `pop`, then pop up to `max_keys` keys (at least one) under one lock.
     pub fn pop_batch(&self, max_keys: usize, timeout: Option<Duration>) -> Result<Vec<Popped>, PopError> {
+        self.pop_batch_inner(max_keys, timeout, false).map(|(p, _)| p)
+    }
+
+    /// `pop_batch` for a consumer that applies the deltas to `known_objects` (the
+    /// processor): until `finish_batch(id)`, replace/resync/delete treat the popped deltas
+    /// as already applied, exactly as if they had been processed under the FIFO lock.
+    pub fn pop_batch_tracked(
+        &self,
+        max_keys: usize,
+        timeout: Option<Duration>,
+    ) -> Result<(Vec<Popped>, u64), PopError> {
+        self.pop_batch_inner(max_keys, timeout, true)
+    }
+
+    /// The tracked batch `id` has been applied to the store (or requeued).
+    pub fn finish_batch(&self, id: u64) {
+        let mut st = self.state.lock();
+        if !st.in_flight.is_empty() {
+            st.in_flight.retain(|_, (_, b)| *b != id);
+        }
+    }
+
+    fn pop_batch_inner(
+        &self,
+        max_keys: usize,
+        timeout: Option<Duration>,
+        track: bool,
+    ) -> Result<(Vec<Popped>, u64), PopError> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut st = self.state.lock();
         while st.queue.is_empty() {
@@ -312,7 +315,20 @@ impl DeltaFifo {
             }
         }
         let n = max_keys.max(1).min(st.queue.len());
-        Ok((0..n).map(|_| st.pop_locked().expect("n <= queue length")).collect())
+        let popped: Vec<Popped> = (0..n).map(|_| st.pop_locked().expect("n <= queue length")).collect();
+        let mut id = 0;
+        if track && self.known_objects.is_some() {
+            st.batch_seq += 1;
+            id = st.batch_seq;
+            for p in &popped {
+                let state = match p.deltas.last() {
+                    Some(d) if d.kind != DeltaType::Deleted => d.object.object().cloned(),
+                    _ => None,
+                };
+                st.in_flight.insert(p.key.clone(), (state, id));
+            }
+        }
+        Ok((popped, id))
     }
 
     /// Put popped-but-unprocessed keys back at the head of the queue, in their original
@@ -393,7 +409,11 @@ impl DeltaFifo {
             }
         }
         if st.initial_population_count > st.queue.len() {
-            return Err(format!("initial_population_count {} > queued {}", st.initial_population_count, st.queue.len()));
+            return Err(format!(
+                "initial_population_count {} > queued {}",
+                st.initial_population_count,
+                st.queue.len()
+            ));
         }
         if !st.populated && st.initial_population_count != 0 {
             return Err("initial_population_count set before populated".into());
@@ -408,7 +428,7 @@ fn last_known_locked(st: &State, known: Option<&Store>, key: &str) -> Option<Obj
     match st.items.get(key).and_then(|d| d.last()) {
         Some(d) if d.kind == DeltaType::Deleted => None,
         Some(d) => d.object.object().cloned(),
-        None => known.and_then(|s| s.get_by_key(key)),
+        None => st.known_state_locked(known, key),
     }
 }
 

@@ -96,7 +96,9 @@ fn recreate_during_gap_gives_delete_then_add() {
     // Watch gap: a was deleted and re-created with a new uid; the relist sees only the new.
     f.replace(vec![obj("a", "new")], "2");
     let out = process_batch(&f, &store, 10, None).notifications;
-    assert!(matches!(&out[0], Notification::Delete { obj: DeltaObject::Tombstone { obj: Some(o), .. } } if &*o.meta.uid == "old"));
+    assert!(
+        matches!(&out[0], Notification::Delete { obj: DeltaObject::Tombstone { obj: Some(o), .. } } if &*o.meta.uid == "old")
+    );
     assert!(matches!(&out[1], Notification::Add { obj, .. } if &*obj.meta.uid == "new"));
     assert_eq!(&*store.get_by_key("ns/a").unwrap().meta.uid, "new");
     // Same through the watch: Deleted then Added for one key, processed in order.
@@ -126,7 +128,9 @@ impl M {
     fn of(o: &DeltaObject) -> M {
         match o {
             DeltaObject::Object(o) => M::Obj(o.key.to_string(), o.meta.uid.to_string()),
-            DeltaObject::Tombstone { key, obj } => M::Tomb(key.to_string(), obj.as_ref().map(|o| o.meta.uid.to_string())),
+            DeltaObject::Tombstone { key, obj } => {
+                M::Tomb(key.to_string(), obj.as_ref().map(|o| o.meta.uid.to_string()))
+            }
         }
     }
 }
@@ -143,7 +147,7 @@ struct Model {
 impl Model {
     fn push(&mut self, kind: DeltaType, m: M) {
         let key = m.key().to_string();
-        let ds = self.items.entry(key.clone()).or_insert_with(|| Vec::new());
+        let ds = self.items.entry(key.clone()).or_default();
         if ds.is_empty() {
             self.queue.push(key);
         }
@@ -230,6 +234,10 @@ enum FOp {
     Replace(Vec<(u8, u8)>),
     Resync,
     Process(usize),
+    /// Pop a tracked batch but apply it only at `Finish`: ops in between must behave as if
+    /// it had been applied (the model applies it at once).
+    PopDeferred(usize),
+    Finish,
 }
 
 fn fop() -> impl Strategy<Value = FOp> {
@@ -241,6 +249,8 @@ fn fop() -> impl Strategy<Value = FOp> {
         2 => proptest::collection::vec((0u8..4, 0u8..3), 0..4).prop_map(FOp::Replace),
         1 => Just(FOp::Resync),
         3 => (1usize..4).prop_map(FOp::Process),
+        2 => (1usize..4).prop_map(FOp::PopDeferred),
+        2 => Just(FOp::Finish),
     ]
 }
 
@@ -250,6 +260,20 @@ proptest! {
         let store = Arc::new(Store::default());
         let f = DeltaFifo::new(Some(store.clone()));
         let mut m = Model::default();
+        // A tracked batch popped but not yet applied, and what the model said it produces.
+        type Note = (u8, M, Option<String>, bool);
+        let mut deferred: Option<(Vec<Popped>, u64, Vec<Note>)> = None;
+        let conv = |n: Notification| -> Note {
+            match n {
+                Notification::Add { obj, is_in_initial_list } => {
+                    (0, M::Obj(obj.key.to_string(), obj.meta.uid.to_string()), None, is_in_initial_list)
+                }
+                Notification::Update { old, new } => {
+                    (1, M::Obj(new.key.to_string(), new.meta.uid.to_string()), Some(old.meta.uid.to_string()), false)
+                }
+                Notification::Delete { obj } => (2, M::of(&obj), None, false),
+            }
+        };
         let key = |k: u8| format!("ns/p{k}");
         let o = |k: u8, u: u8| obj(&format!("p{k}"), &format!("u{u}"));
         for op in ops {
@@ -271,13 +295,26 @@ proptest! {
                         if !m.items.contains_key(&k) { m.push(DeltaType::Sync, M::Obj(k, uid)); }
                     }
                 }
+                // One processor per FIFO: no second batch while one is outstanding.
+                FOp::Process(_) | FOp::PopDeferred(_) if deferred.is_some() => {}
                 FOp::Process(n) => {
-                    let got: Vec<_> = process_batch(&f, &store, n, Some(Duration::ZERO)).notifications.into_iter().map(|n| match n {
-                        Notification::Add { obj, is_in_initial_list } => (0, M::Obj(obj.key.to_string(), obj.meta.uid.to_string()), None, is_in_initial_list),
-                        Notification::Update { old, new } => (1, M::Obj(new.key.to_string(), new.meta.uid.to_string()), Some(old.meta.uid.to_string()), false),
-                        Notification::Delete { obj } => (2, M::of(&obj), None, false),
-                    }).collect();
+                    let got: Vec<_> = process_batch(&f, &store, n, Some(Duration::ZERO)).notifications.into_iter().map(conv).collect();
                     prop_assert_eq!(got, m.process(n));
+                }
+                FOp::PopDeferred(n) => {
+                    if let Ok((popped, id)) = f.pop_batch_tracked(n, Some(Duration::ZERO)) {
+                        deferred = Some((popped, id, m.process(n)));
+                    }
+                }
+                FOp::Finish => {
+                    if let Some((popped, id, want)) = deferred.take() {
+                        let mut got = Vec::new();
+                        for p in &popped {
+                            crate::process::apply_deltas(&store, p, &mut got).map_err(|(_, e)| TestCaseError::fail(e.to_string()))?;
+                        }
+                        f.finish_batch(id);
+                        prop_assert_eq!(got.into_iter().map(conv).collect::<Vec<_>>(), want);
+                    }
                 }
             }
             f.check_invariants().map_err(TestCaseError::fail)?;
@@ -289,8 +326,84 @@ proptest! {
                 prop_assert_eq!(&got, &m.items[k]);
             }
             prop_assert_eq!(f.has_synced(), m.populated && m.count == 0);
-            let known: BTreeMap<String, String> = store.list().iter().map(|o| (o.key.to_string(), o.meta.uid.to_string())).collect();
-            prop_assert_eq!(&known, &m.known);
+            if deferred.is_none() {
+                let known: BTreeMap<String, String> = store.list().iter().map(|o| (o.key.to_string(), o.meta.uid.to_string())).collect();
+                prop_assert_eq!(&known, &m.known);
+            }
         }
     }
+}
+
+#[test]
+fn relist_and_watch_delete_during_processing_see_in_flight_deltas() {
+    let store = Arc::new(Store::default());
+    let f = DeltaFifo::new(Some(store.clone()));
+    f.add(obj("a", "1"));
+    f.add(obj("c", "1"));
+    let (popped, id) = f.pop_batch_tracked(10, None).unwrap();
+    // The processor holds a's and c's Added but has not stored them yet; a relist without a
+    // lands, and the watch deletes c. Both must act as if a and c were already stored.
+    f.replace(vec![obj("b", "1")], "2");
+    f.delete(DeltaObject::Object(obj("c", "1")));
+    f.resync();
+    assert_eq!(f.list_keys(), vec!["ns/b".into(), "ns/a".into(), "ns/c".into()]);
+    match &f.get_by_key("ns/a").unwrap()[..] {
+        [Delta { kind: DeltaType::Deleted, object: DeltaObject::Tombstone { obj: Some(o), .. } }] => {
+            assert_eq!(&*o.meta.uid, "1")
+        }
+        other => panic!("expected one tombstone, got {other:?}"),
+    }
+    let mut out = Vec::new();
+    for p in &popped {
+        crate::process::apply_deltas(&store, p, &mut out).unwrap();
+    }
+    f.finish_batch(id);
+    let out = process_batch(&f, &store, 10, None).notifications;
+    assert_eq!(out.iter().map(Notification::kind).collect::<Vec<_>>(), vec![0, 2, 2]);
+    assert_eq!(store.list_keys(), vec!["ns/b".into()]);
+    // Nothing in flight any more: a delete of an unknown key is ignored again.
+    f.delete(DeltaObject::Object(obj("a", "1")));
+    assert!(f.is_empty());
+}
+
+#[test]
+fn sync_after_pending_delete_is_dropped() {
+    let f = DeltaFifo::new(None);
+    f.add(obj("a", "1"));
+    f.delete(DeltaObject::Object(obj("a", "1")));
+    f.push_many([(DeltaType::Sync, DeltaObject::Object(obj("a", "1")))]);
+    assert_eq!(kinds(&f, "ns/a"), vec![(DeltaType::Added, false), (DeltaType::Deleted, false)]);
+}
+
+#[test]
+fn failed_batch_is_requeued_in_front_with_newer_deltas_after_it() {
+    struct FailOn(&'static str);
+    impl crate::index::IndexFn for FailOn {
+        fn values(&self, obj: &ObjectRef) -> Result<Vec<String>, crate::error::Foreign> {
+            if &*obj.meta.name == self.0 {
+                Err(crate::error::Foreign(Arc::new(std::io::Error::other("boom"))))
+            } else {
+                Ok(vec![])
+            }
+        }
+    }
+    let store = Arc::new(Store::new(vec![crate::index::IndexDef::new("f", Arc::new(FailOn("b")))]).unwrap());
+    let f = DeltaFifo::new(Some(store.clone()));
+    f.replace(vec![obj("a", "1"), obj("b", "1"), obj("c", "1")], "1");
+    let out = process_batch(&f, &store, 10, None);
+    assert_eq!(out.notifications.len(), 1);
+    assert!(matches!(out.error, Some(crate::error::Error::IndexFunc { .. })));
+    // b and c are back in front, still counted as initial items: not synced yet.
+    assert_eq!(f.list_keys(), vec!["ns/b".into(), "ns/c".into()]);
+    assert!(!f.has_synced());
+    f.check_invariants().unwrap();
+
+    // Manual requeue merges with deltas queued meanwhile (older first).
+    let popped = f.pop_batch(1, None).unwrap();
+    f.update(obj("b", "2"));
+    f.add(obj("d", "1"));
+    f.requeue_front(popped);
+    assert_eq!(f.list_keys(), vec!["ns/b".into(), "ns/c".into(), "ns/d".into()]);
+    assert_eq!(kinds(&f, "ns/b"), vec![(DeltaType::Replaced, false), (DeltaType::Updated, false)]);
+    f.check_invariants().unwrap();
 }

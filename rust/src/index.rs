@@ -123,11 +123,9 @@ mod tests {
 
     #[test]
     fn builtins() {
-        let o = obj(
-            r#"{"kind":"Pod","metadata":{"name":"a","namespace":"ns","labels":{"app":"web"},
+        let o = obj(r#"{"kind":"Pod","metadata":{"name":"a","namespace":"ns","labels":{"app":"web"},
             "annotations":{"team":"x"},"ownerReferences":[{"kind":"ReplicaSet","name":"rs1","uid":"u1"},
-            {"kind":"Job","name":"j","uid":"u2"}]},"spec":{"nodeName":"n1","ports":[1,2]}}"#,
-        );
+            {"kind":"Job","name":"j","uid":"u2"}]},"spec":{"nodeName":"n1","ports":[1,2]}}"#);
         assert_eq!(BuiltinIndex::Namespace.compute(&o), vec!["ns"]);
         assert_eq!(BuiltinIndex::Label("app".into()).compute(&o), vec!["web"]);
         assert!(BuiltinIndex::Label("nope".into()).compute(&o).is_empty());

@@ -1,6 +1,7 @@
 //! kfast's Rust hot path. The core modules (`decode`, `fifo`, `store`, `index`, `object`,
 //! `error`) know nothing of Python; `py/` adapts them into the `kfast._native` extension.
 
+pub mod delta;
 pub mod error;
 pub mod fifo;
 pub mod index;
@@ -16,3 +17,6 @@ mod py;
 fn _native(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
     py::register(m)
 }
+
+#[cfg(test)]
+mod perf_tests;

@@ -10,10 +10,18 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notification {
-    Add { obj: ObjectRef, is_in_initial_list: bool },
-    Update { old: ObjectRef, new: ObjectRef },
+    Add {
+        obj: ObjectRef,
+        is_in_initial_list: bool,
+    },
+    Update {
+        old: ObjectRef,
+        new: ObjectRef,
+    },
     /// `obj` may be a tombstone (a deletion seen only through a relist).
-    Delete { obj: DeltaObject },
+    Delete {
+        obj: DeltaObject,
+    },
 }
 
 impl Notification {
@@ -40,7 +48,7 @@ pub struct Processed {
 }
 
 /// Apply one key's deltas. On failure returns the index of the failing delta.
-fn apply_deltas(store: &Store, p: &Popped, out: &mut Vec<Notification>) -> Result<(), (usize, Error)> {
+pub(crate) fn apply_deltas(store: &Store, p: &Popped, out: &mut Vec<Notification>) -> Result<(), (usize, Error)> {
     for (i, d) in p.deltas.iter().enumerate() {
         match d.kind {
             DeltaType::Sync | DeltaType::Replaced | DeltaType::Added | DeltaType::Updated => {
@@ -71,7 +79,7 @@ fn apply_deltas(store: &Store, p: &Popped, out: &mut Vec<Notification>) -> Resul
 /// Wait up to `timeout` for the FIFO, pop up to `max_keys` keys and apply them to `store`.
 /// A timeout gives an empty, not-closed result.
 pub fn process_batch(fifo: &DeltaFifo, store: &Store, max_keys: usize, timeout: Option<Duration>) -> Processed {
-    let popped = match fifo.pop_batch(max_keys, timeout) {
+    let (popped, batch) = match fifo.pop_batch_tracked(max_keys, timeout) {
         Ok(p) => p,
         Err(PopError::Timeout) => return Processed::default(),
         Err(PopError::Closed) => return Processed { closed: true, ..Processed::default() },
@@ -84,8 +92,10 @@ pub fn process_batch(fifo: &DeltaFifo, store: &Store, max_keys: usize, timeout: 
             let mut rest = vec![Popped { deltas: p.deltas[i..].to_vec(), ..p }];
             rest.extend(iter);
             fifo.requeue_front(rest);
+            fifo.finish_batch(batch);
             return Processed { notifications, closed: false, error: Some(error) };
         }
     }
+    fifo.finish_batch(batch);
     Processed { notifications, closed: false, error: None }
 }

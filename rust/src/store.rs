@@ -63,19 +63,29 @@ impl Tables {
 
     /// Insert or replace `obj`, moving its key between index values. Returns the old object.
     fn upsert(&mut self, obj: ObjectRef, values: IndexValues) -> Option<ObjectRef> {
-        let key = obj.key.clone();
-        let old = self.items.insert(key.clone(), Entry { obj, values });
-        let new_values = &self.items[&key].values;
+        // Updates (the common case) replace the entry in place: no key allocation.
+        let (entry, old): (&Entry, Option<Entry>) = match self.items.get_mut(&*obj.key) {
+            Some(e) => {
+                let old = std::mem::replace(e, Entry { obj, values });
+                (e, Some(old))
+            }
+            None => {
+                let key = obj.key.clone();
+                (self.items.entry(key).or_insert(Entry { obj, values }), None)
+            }
+        };
+        let key: &str = &entry.obj.key;
+        let new_values = &entry.values;
         for (i, index) in self.indices.iter_mut().enumerate() {
             let new = &new_values[i][..];
             let old_vals: &[Box<str>] = old.as_ref().map(|e| &e.values[i][..]).unwrap_or(&[]);
             // Both sides are sorted: remove only values that went away, add only new ones,
             // so ["a"] -> ["a","b"] leaves "a" untouched.
             for v in old_vals.iter().filter(|v| new.binary_search(v).is_err()) {
-                remove_key(index, v, &key);
+                remove_key(index, v, key);
             }
             for v in new.iter().filter(|v| old_vals.binary_search(v).is_err()) {
-                index.entry(v.clone()).or_default().insert(key.clone());
+                index.entry(v.clone()).or_default().insert(key.into());
             }
         }
         old.map(|e| e.obj)
@@ -106,9 +116,7 @@ impl Store {
     pub fn new(defs: Vec<IndexDef>) -> Result<Store> {
         check_names(&[], &defs)?;
         let n = defs.len();
-        Ok(Store {
-            inner: RwLock::new(Inner { defs: defs.into(), tables: Tables::with_indices(n), generation: 0 }),
-        })
+        Ok(Store { inner: RwLock::new(Inner { defs: defs.into(), tables: Tables::with_indices(n), generation: 0 }) })
     }
 
     pub fn index_defs(&self) -> Arc<[IndexDef]> {
@@ -369,8 +377,8 @@ fn check_names(existing: &[IndexDef], new: &[IndexDef]) -> Result<()> {
 /// the store counts every object it holds in full).
 pub fn object_heap_bytes(o: &Object) -> usize {
     let m = &o.meta;
-    let strs = m.api_version.len() + m.kind.len() + m.namespace.len() + m.name.len() + m.uid.len()
-        + m.resource_version.len();
+    let strs =
+        m.api_version.len() + m.kind.len() + m.namespace.len() + m.name.len() + m.uid.len() + m.resource_version.len();
     let pairs: usize = m.labels.iter().chain(&m.annotations).map(|(k, v)| k.len() + v.len() + 32).sum();
     let owners: usize = m
         .owner_refs

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(crate) fn pod(ns: &str, name: &str, uid: &str, labels: &[(&str, &str)]) -> ObjectRef {
     let labels: serde_json::Map<String, serde_json::Value> =
         labels.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect();
-    let j = serde_json::json!({"kind": "Pod", "metadata": {"name": name, "namespace": ns, "uid": uid, "labels": labels}});
+    let j =
+        serde_json::json!({"kind": "Pod", "metadata": {"name": name, "namespace": ns, "uid": uid, "labels": labels}});
     Arc::new(Object::from_json(serde_json::to_vec(&j).unwrap().as_slice()).unwrap())
 }
 

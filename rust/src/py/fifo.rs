@@ -190,7 +190,23 @@ pub fn process_batch(
 ) -> PyResult<PyObject> {
     let timeout = timeout_from_secs(timeout)?;
     let (fifo, store) = (fifo.fifo.clone(), indexer.store.clone());
-    let out = py.allow_threads(move || process::process_batch(&fifo, &store, max_keys, Some(timeout)));
+    // replace()/resync() reason about what the processor has stored; feeding a different
+    // store than the one they consult would silently lose deletions.
+    if fifo.known_objects().is_some_and(|k| !Arc::ptr_eq(k, &store)) {
+        return Err(PyValueError::new_err("indexer must be the DeltaFIFO's known_objects"));
+    }
+    let deadline = Instant::now().checked_add(timeout);
+    let out = loop {
+        // Wait in slices so Ctrl-C reaches a processor blocked on an idle FIFO.
+        let slice = deadline.map_or(WAIT_SLICE, |d| d.saturating_duration_since(Instant::now()).min(WAIT_SLICE));
+        let (f, s) = (fifo.clone(), store.clone());
+        let out = py.allow_threads(move || process::process_batch(&f, &s, max_keys, Some(slice)));
+        let idle = !out.closed && out.error.is_none() && out.notifications.is_empty();
+        if !idle || deadline.is_some_and(|d| Instant::now() >= d) {
+            break out;
+        }
+        py.check_signals()?;
+    };
     if out.closed {
         return (-1i64).into_py_any(py);
     }
@@ -202,8 +218,7 @@ pub fn process_batch(
     if !collect {
         return out.notifications.len().into_py_any(py);
     }
-    let items =
-        out.notifications.into_iter().map(|n| notification_to_py(py, n)).collect::<PyResult<Vec<_>>>()?;
+    let items = out.notifications.into_iter().map(|n| notification_to_py(py, n)).collect::<PyResult<Vec<_>>>()?;
     PyList::new(py, items)?.into_py_any(py)
 }
 

@@ -78,9 +78,7 @@ impl IndexFn for PyCallableIndex {
 
 /// Parse `{name: IndexFunc | callable}` into core definitions; callables are also returned
 /// so the owning pyclass can show them to the GC.
-fn parse_indexers(
-    indexers: Option<&Bound<'_, PyDict>>,
-) -> PyResult<(Vec<IndexDef>, Vec<Arc<PyCallableIndex>>)> {
+fn parse_indexers(indexers: Option<&Bound<'_, PyDict>>) -> PyResult<(Vec<IndexDef>, Vec<Arc<PyCallableIndex>>)> {
     let mut defs = Vec::new();
     let mut callables = Vec::new();
     let Some(indexers) = indexers else { return Ok((defs, callables)) };
