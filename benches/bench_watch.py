@@ -21,7 +21,8 @@ from typing import Any
 
 import httpx
 
-from _common import Row, pending, print_table, rss_bytes  # type: ignore[import-not-found]
+from _common import (Row, emit, pending, print_table,
+                     rss_bytes, run_isolated)
 from kfast.simulator._process import ChurnInfo, SimulatorProcess
 
 BASELINE = "httpx + iter_lines + json.loads"
@@ -85,7 +86,8 @@ def kubernetes_client(url: str, rv: str, churn: ChurnInfo, limit: int) -> Row:
     """The official client: every event becomes a V1Pod model (measured on ``limit`` events,
     because it runs at about a thousand events/s)."""
     try:
-        from kubernetes import client, watch
+        from kubernetes import client
+        from kubernetes import watch as k8s_watch
     except ImportError:
         return pending("kubernetes Watch().stream", "pip install kubernetes (the bench extra)")
     cfg = client.Configuration()
@@ -93,6 +95,7 @@ def kubernetes_client(url: str, rv: str, churn: ChurnInfo, limit: int) -> Row:
     api = client.CoreV1Api(client.ApiClient(cfg))
     n = 0
     want = min(limit, churn.events)
+    watch: Any = k8s_watch  # untyped package
     w = watch.Watch()
     t0 = time.perf_counter()
     for _ in w.stream(api.list_pod_for_all_namespaces, resource_version=rv, timeout_seconds=600):
@@ -130,10 +133,54 @@ def kfast_decoder(url: str, rv: str, churn: ChurnInfo) -> Row:
                note="events as lazy StoredObjects")
 
 
+def kfast_pipeline(url: str, rv: str, churn: ChurnInfo) -> Row:
+    """The informer's hot path without its threads and reflector: socket reads fed to
+    ``WatchDecoder.feed_fifo`` (no Python object per event), a processor thread running
+    ``process_batch`` into an Indexer with the namespace and spec.nodeName indexes."""
+    import threading
+
+    from kfast import _native
+
+    name = "kfast decode -> DeltaFIFO -> Indexer (Rust only)"
+    if not hasattr(_native, "WatchDecoder") or not hasattr(_native.WatchDecoder, "feed_fifo"):
+        return pending(name, "WatchDecoder.feed_fifo not in this build (the informer needs it)")
+    idx = _native.Indexer({"namespace": _native.IndexFunc.namespace(),
+                           "node": _native.IndexFunc.field("spec.nodeName")})
+    fifo = _native.DeltaFIFO(known_objects=idx)
+
+    def process() -> None:
+        # process_batch returns -1 once the FIFO is closed and drained.
+        while _native.process_batch(fifo, idx, collect=False) != -1:
+            pass
+
+    addr, req = _request(url, rv)
+    buf = bytearray(1 << 20)
+    mv = memoryview(buf)
+    dec = _native.WatchDecoder(http=True)
+    worker = threading.Thread(target=process, daemon=True)
+    queued = 0
+    rss0 = rss_bytes()
+    with socket.create_connection(addr) as s:
+        t0 = time.perf_counter()
+        worker.start()
+        s.sendall(req)
+        while queued < churn.events:
+            k = s.recv_into(buf)
+            if not k:
+                break
+            queued += dec.feed_fifo(mv[:k], fifo).events
+        fifo.close()
+        worker.join(300)
+        dt = time.perf_counter() - t0
+    return Row(name, queued, dt, churn.nbytes, memory_bytes=rss_bytes() - rss0,
+               note=f"{len(idx):,} objects cached" + ("" if not worker.is_alive()
+                                                      else "; PROCESSOR DID NOT FINISH"))
+
+
 def kfast_informer(args: argparse.Namespace, handler: bool) -> Row:
     """A fresh simulator (same seed, same stream); informer lists, then the churn is
     released and timed until the cache holds the server's final state."""
-    from kfast._bench import make_informer, native_missing
+    from kfast._bench import make_informer, native_missing, wait_until_cache_matches
     from kfast._config import Config
 
     name = "kfast informer" + (" + Python handler" if handler else ", no handler")
@@ -153,26 +200,20 @@ def kfast_informer(args: argparse.Namespace, handler: bool) -> Row:
         try:
             if not inf.wait_for_sync(120):
                 return pending(name, "did not sync within 120 s")
+            n_req = len(sim.requests())
             t0 = time.perf_counter()
             sim.release_churn()
-            idx = inf.indexer
-            end = t0 + 300
-            while time.perf_counter() < end:
-                o = idx.get_by_key(churn.last_key)
-                if (o is None) if churn.last_is_delete else (
-                        o is not None and o.resource_version == churn.last_rv):
-                    break
-                time.sleep(0.001)
-            dt = time.perf_counter() - t0
-            state = sim.state("pods")
-            ok = len(idx) == len(state) and all(
-                (o := idx.get_by_key(k)) is not None and o.resource_version == v
-                for k, v in state.items())
+            t_done, ok, _ = wait_until_cache_matches(inf, sim, churn, 300)
+            dt = t_done - t0
             mem = rss_bytes() - rss0
+            extra = [f"{v} {c}" for v, c in sim.requests()[n_req:] if v == "list" or c != 200]
         finally:
             inf.stop()
     note = ("cache verified" if ok else "CACHE MISMATCH") + (
         f", {calls[0]:,} handler calls" if handler else "")
+    if extra:
+        # A relist also ends with the right cache; then this row did not measure a watch.
+        note += f"; NOT A CLEAN WATCH: {len(extra)} extra requests ({extra[0]}, ...)"
     return Row(name, churn.events, dt, churn.nbytes, memory_bytes=mem, note=note)
 
 
@@ -184,7 +225,11 @@ def main() -> None:
                    help="events for the (slow) official kubernetes client")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--only", choices=("informer", "informer-handler"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.only:
+        emit(kfast_informer(args, handler=args.only == "informer-handler"))
+        return
 
     rows: list[Row] = []
     with SimulatorProcess(pods=args.pods, seed=args.seed) as sim:
@@ -196,8 +241,11 @@ def main() -> None:
         rows.append(httpx_json(sim.url, rv, churn))
         rows.append(kubernetes_client(sim.url, rv, churn, args.k8s_events))
         rows.append(kfast_decoder(sim.url, rv, churn))
-    rows.append(kfast_informer(args, handler=False))
-    rows.append(kfast_informer(args, handler=True))
+        rows.append(kfast_pipeline(sim.url, rv, churn))
+    # Each informer in a fresh interpreter: its RSS growth is then what its cache keeps.
+    common = ["--events", str(args.events), "--pods", str(args.pods), "--seed", str(args.seed)]
+    rows.append(run_isolated(__file__, ["--only", "informer", *common]))
+    rows.append(run_isolated(__file__, ["--only", "informer-handler", *common]))
     mean = churn.nbytes / churn.events
     print_table(f"watch: {churn.events:,} pod events, {churn.nbytes / 1e6:,.0f} MB framed "
                 f"({mean:,.0f} B/event), one chunk per event", rows, BASELINE,

@@ -433,3 +433,44 @@ def test_stop_ends_open_watches() -> None:
     assert done.wait(5)
     assert result[0].ended
     assert result[0].events[-1]["type"] == "BOOKMARK"
+
+
+def test_watch_from_rv_0_starts_with_synthetic_adds(sim: Simulator) -> None:
+    w = RawWatch(sim, "/api/v1/namespaces/payments/pods", watch="1", resourceVersion="0")
+    n = sum(1 for k in sim.state() if k.startswith("payments/"))
+    evs = w.events(n)
+    assert {e["type"] for e in evs} == {"ADDED"}
+    assert {key(e["object"]) for e in evs} == {k for k in sim.state() if k.startswith("payments/")}
+    assert sim.wait_for_watches(1)
+    sim.update("pods", evs[0]["object"]["metadata"]["namespace"] + "/"
+               + evs[0]["object"]["metadata"]["name"])
+    [ev] = w.events(1)
+    assert ev["type"] == "MODIFIED" and ev["object"]["metadata"]["resourceVersion"] == "1501"
+    w.close()
+
+
+def test_simulator_process_round_trip() -> None:
+    from kfast.simulator._process import SimulatorProcess
+
+    with SimulatorProcess(pods=50, seed=3) as sp:
+        stats = sp.stats("pods")
+        assert stats.objects == 50 and stats.resource_version == "50"
+        info = sp.prepare_churn("pods", 20, updates=1.0, deletes=0.0)
+        assert (info.first_rv, info.last_rv, info.events) == ("51", "70", 20)
+        assert not info.last_is_delete
+        sp.release_churn()
+        state = sp.state("pods")
+        assert state[info.last_key] == "70" and len(state) == 50
+        with httpx.Client(base_url=sp.url) as c:
+            assert len(c.get("/api/v1/pods").json()["items"]) == 50
+        assert sp.requests()[-1] == ("list", 200)
+
+
+def test_idle_watch_of_a_departed_client_is_closed(sim: Simulator) -> None:
+    w = RawWatch(sim, "/api/v1/pods", resourceVersion=sim.resource_version)
+    assert sim.wait_for_watches(1)
+    w.close()
+    deadline = time.monotonic() + 3
+    while sim.open_watches and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sim.open_watches == 0

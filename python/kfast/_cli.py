@@ -36,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "embedded simulated API server unless --kubeconfig/--context is given.")
     b.add_argument("--objects", type=_positive_int, default=100_000,
                    help="pods in the simulator (default 100,000)")
-    b.add_argument("--churn", type=_positive_int, default=100_000,
-                   help="watch events after the initial sync (default 100,000)")
+    b.add_argument("--churn", type=_positive_int, default=50_000,
+                   help="watch events after the initial sync (default 50,000)")
     b.add_argument("--updates", type=float, default=0.8, help="share of updates in the churn")
     b.add_argument("--deletes", type=float, default=0.1,
                    help="share of deletes (the rest are creates)")

@@ -80,7 +80,7 @@ class WatchEvent:
     def type(self) -> EventType: ...
     @property
     def object(self) -> StoredObject | None:
-        """None for ERROR events."""
+        """The object of an ADDED/MODIFIED/DELETED event; None for BOOKMARK."""
     @property
     def resource_version(self) -> str:
         """The object's resourceVersion (for BOOKMARK: the bookmark's RV)."""
@@ -89,7 +89,8 @@ class WatchEvent:
         """True for the BOOKMARK annotated ``k8s.io/initial-events-end: "true"``."""
     @property
     def status(self) -> dict[str, Any] | None:
-        """The Status object of an ERROR event, else None."""
+        """Always None: an ERROR event is not returned but raised (by ``feed``) as the
+        :class:`kfast.errors.ApiError` subclass built from its Status."""
 
 @final
 class FeedResult:
@@ -138,9 +139,11 @@ class WatchDecoder:
     def complete(self) -> bool:
         """True once the body's end (last chunk, or Content-Length) has been seen."""
     def feed(self, data: Buffer) -> list[WatchEvent]:
-        """Decode ``data`` and return the complete events it finished. If the HTTP status is
-        not 2xx, the body is collected and, when complete, raised as the ApiError subclass
-        built from its Status."""
+        """Decode ``data`` and return the complete events it finished. An ERROR event raises
+        the ApiError subclass built from its Status. If the HTTP status is not 2xx, the body
+        is collected and, when complete (or at :meth:`finish`), raised the same way.
+        ``bytes`` are parsed in place; other buffers are copied first, so a reused receive
+        buffer may be overwritten as soon as this returns."""
     def feed_fifo(self, data: Buffer, fifo: DeltaFIFO) -> FeedResult:
         """Like :meth:`feed`, but push each ADDED/MODIFIED/DELETED event straight into
         ``fifo`` (as Added/Updated/Deleted deltas) without creating Python objects."""

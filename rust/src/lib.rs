@@ -3,6 +3,7 @@
 
 pub mod delta;
 pub mod error;
+pub mod decode;
 pub mod fifo;
 pub mod index;
 pub mod object;

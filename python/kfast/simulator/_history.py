@@ -10,25 +10,24 @@ buffer plus per-event offsets. A watch connection then writes slices of those bu
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-__all__ = ["Segment", "frame_event", "frame_line", "event_line", "bookmark_line",
+__all__ = ["Raw", "Segment", "frame_line", "event_line", "bookmark_line",
            "status_doc", "END_CHUNK"]
 
 END_CHUNK = b"0\r\n\r\n"
 
 
-def event_line(etype: bytes, raw: bytes) -> bytes:
+Raw = bytes | bytearray | memoryview  # an object's JSON, possibly a view into a buffer
+
+
+def event_line(etype: bytes, raw: Raw) -> bytes:
     return b'{"type":"' + etype + b'","object":' + raw + b"}\n"
 
 
 def frame_line(line: bytes) -> bytes:
     """One HTTP chunk holding one line."""
     return b"%x\r\n" % len(line) + line + b"\r\n"
-
-
-def frame_event(etype: bytes, raw: bytes) -> bytes:
-    return frame_line(event_line(etype, raw))
 
 
 def bookmark_line(kind: str, api_version: str, rv: int, initial_events_end: bool = False) -> bytes:
@@ -42,7 +41,9 @@ def status_doc(code: int, reason: str, message: str, *, continue_token: str | No
                retry_after: int | None = None) -> bytes:
     """A metav1.Status failure body, as the API server sends it."""
     meta = b'{"continue":"%s"}' % continue_token.encode() if continue_token else b"{}"
-    details = b',"details":{"retryAfterSeconds":%d}' % retry_after if retry_after is not None else b""
+    details = b""
+    if retry_after is not None:
+        details = b',"details":{"retryAfterSeconds":%d}' % retry_after
     return (b'{"kind":"Status","apiVersion":"v1","metadata":%s,"status":"Failure",'
             b'"message":"%s","reason":"%s"%s,"code":%d}'
             % (meta, message.replace('"', "'").encode(), reason.encode(), details, code))
@@ -88,7 +89,7 @@ class SegmentBuilder:
         self.namespaces: list[str] = []
         self.labels: list[dict[str, str]] = []
 
-    def add_event(self, etype: bytes, raw: bytes, rv: int, namespace: str,
+    def add_event(self, etype: bytes, raw: Raw, rv: int, namespace: str,
                   labels: dict[str, str]) -> None:
         buf = self.buf
         # chunk size = len('{"type":"') + len(etype) + len('","object":') + len(raw) + len('}\n')

@@ -86,11 +86,12 @@ def _pod_doc(shape: Shape) -> dict[str, Any]:
     applied_containers: list[dict[str, Any]] = []
     for ci, (cname, image, port) in enumerate(shape.containers):
         # Sidecars (second containers) carry fewer settings, like real meshes and exporters.
-        env = [{"name": f"{shape.app.upper()}_SETTING_{i}", "value": f"value-{i}"}
-               for i in range(shape.env if ci == 0 else 0)]
+        env: list[dict[str, Any]] = [
+            {"name": f"{shape.app.upper()}_SETTING_{i}", "value": f"value-{i}"}
+            for i in range(shape.env if ci == 0 else 0)]
         env.append({"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1",
                                                                    "fieldPath": "metadata.name"}}})
-        mounts = [{"name": f"data-{i}", "mountPath": f"/var/lib/{cname}/{i}"}
+        mounts: list[dict[str, Any]] = [{"name": f"data-{i}", "mountPath": f"/var/lib/{cname}/{i}"}
                   for i in range(shape.volumes if ci == 0 else 0)]
         mounts.append({"name": "kube-api-access", "mountPath":
                        "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": True})

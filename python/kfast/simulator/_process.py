@@ -1,17 +1,21 @@
-"""The simulator in its own process, driven over a pipe.
+"""The simulator in its own process, driven over an authenticated local connection.
 
 Benchmarks use this so that the server's half-gigabyte of pre-built bytes does not count in
 the client's RSS, and the server's few Python calls never contend for the client's GIL. The
-child is started with ``spawn`` (no inherited threads or sockets).
+child is ``python -m kfast.simulator._process`` (not multiprocessing's spawn, which re-imports
+the caller's ``__main__`` and so fails from a REPL or a script on stdin).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import json
+import os
 import resource as _rusage
 import statistics
+import subprocess
+import sys
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Client, Connection, Listener
 from types import TracebackType
 from typing import Any
 
@@ -70,6 +74,9 @@ class _Child:
         return SimStats(len(items), statistics.fmean(sizes) if sizes else 0.0, str(rv),
                         _rusage.getrusage(_rusage.RUSAGE_SELF).ru_maxrss * 1024)
 
+    def requests(self) -> list[tuple[str, int]]:
+        return [(r.verb, r.status) for r in self.sim.requests]
+
     def call(self, name: str, args: tuple[Any, ...]) -> Any:
         return getattr(self.sim, name)(*args)
 
@@ -97,11 +104,13 @@ class SimulatorProcess:
     :class:`~kfast.simulator.Simulator`)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        ctx = mp.get_context("spawn")
-        self._conn, child_conn = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child_conn, kwargs),
-                                 name="kfast-simulator", daemon=True)
-        self._proc.start()
+        key = os.urandom(16)
+        with Listener(("127.0.0.1", 0), authkey=key) as listener:
+            host, port = listener.address
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "kfast.simulator._process", f"{host}:{port}",
+                 json.dumps(kwargs)], env={**os.environ, "KFAST_SIM_KEY": key.hex()})
+            self._conn: Connection = listener.accept()
         self.url: str = self._reply()
 
     def _reply(self) -> Any:
@@ -116,31 +125,41 @@ class SimulatorProcess:
 
     def prepare_churn(self, resource: str, count: int, *, updates: float = 0.8,
                       deletes: float = 0.1) -> ChurnInfo:
-        return self._call("prepare_churn", resource, count, updates, deletes)  # type: ignore[no-any-return]
+        info: ChurnInfo = self._call("prepare_churn", resource, count, updates, deletes)
+        return info
 
     def release_churn(self, rate: float | None = None) -> None:
         """Release the oldest prepared churn."""
         self._call("release_churn", rate)
 
     def state(self, resource: str = "pods") -> dict[str, str]:
-        return self._call("state", resource)  # type: ignore[no-any-return]
+        state: dict[str, str] = self._call("state", resource)
+        return state
 
     def stats(self, resource: str = "pods") -> SimStats:
-        return self._call("stats", resource)  # type: ignore[no-any-return]
+        stats: SimStats = self._call("stats", resource)
+        return stats
+
+    def requests(self) -> list[tuple[str, int]]:
+        """(verb, HTTP status) of the requests served so far (the last 10,000)."""
+        reqs: list[tuple[str, int]] = self._call("requests")
+        return reqs
 
     def call(self, method: str, *args: Any) -> Any:
         """Any :class:`~kfast.simulator.Simulator` method with picklable arguments."""
         return self._call("call", method, args)
 
     def stop(self) -> None:
-        if self._proc.is_alive():
+        if self._proc.poll() is None:
             try:
                 self._call("stop")
             except (EOFError, BrokenPipeError, OSError):
                 pass
-            self._proc.join(5)
-            if self._proc.is_alive():
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
                 self._proc.kill()
+                self._proc.wait(5)
         self._conn.close()
 
     def __enter__(self) -> SimulatorProcess:
@@ -149,3 +168,13 @@ class SimulatorProcess:
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+if __name__ == "__main__":
+    # Run the imported module's _serve, not this __main__ copy: replies must pickle as
+    # kfast.simulator._process.ChurnInfo etc., which the parent can load.
+    from kfast.simulator import _process as _mod
+
+    _h, _p = sys.argv[1].rsplit(":", 1)
+    _mod._serve(Client((_h, int(_p)), authkey=bytes.fromhex(os.environ["KFAST_SIM_KEY"])),
+                json.loads(sys.argv[2]))

@@ -9,6 +9,7 @@ no Python work per event and is never what a benchmark measures.
 from __future__ import annotations
 
 import collections
+import select
 import socket
 import threading
 import time
@@ -17,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from kfast.simulator._history import (END_CHUNK, bookmark_line, event_line, frame_line,
+from kfast.simulator._history import (END_CHUNK, Raw, bookmark_line, event_line, frame_line,
                                       status_doc)
 from kfast.simulator._store import (Resource, Selector, Store, parse_selector,
                                     selector_matches)
@@ -25,6 +26,7 @@ from kfast.simulator._store import (Resource, Selector, Store, parse_selector,
 __all__ = ["SimServer", "RequestFault", "WatchFault", "WATCH_FAULTS", "RequestRecord"]
 
 SEND_SLICE = 4 << 20
+IDLE_CHECK = 0.25  # how often an idle watch checks whether its client went away
 WATCH_FAULTS = ("close", "close_mid_line", "close_mid_chunk", "malformed", "expired", "gone",
                 "end", "bookmark")
 
@@ -134,7 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
         lines += [f"{k}: {v}" for k, v in headers]
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
-    def _send(self, code: int, body: bytes, headers: list[tuple[str, str]] | None = None) -> None:
+    def _send(self, code: int, body: Raw, headers: list[tuple[str, str]] | None = None) -> None:
         hs = [("Content-Length", str(len(body)))] + (headers or [])
         self.connection.sendall(self._head(code, hs) + body)
 
@@ -245,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._status(400, f"invalid resourceVersion {rv_param!r}")
             return 400
         conn = WatchConn(res.name, self.connection)
-        initial: list[bytes] = []
+        initial: list[Raw] = []
         expired = False
         with store.cond:
             for f in list(srv.watch_faults):
@@ -286,7 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
         for i in range(0, len(mv), SEND_SLICE):
             self.connection.sendall(mv[i:i + SEND_SLICE])
 
-    def _send_initial(self, raws: list[bytes]) -> None:
+    def _send_initial(self, raws: list[Raw]) -> None:
         batch: list[bytes] = []
         size = 0
         for raw in raws:
@@ -305,6 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
         now = time.monotonic()
         deadline = now + timeout if timeout is not None else None
         next_bookmark = now + srv.bookmark_interval
+        last_check = now
         while True:
             with store.cond:
                 while True:
@@ -318,10 +321,18 @@ class _Handler(BaseHTTPRequestHandler):
                             or (deadline is not None and now >= deadline)
                             or (bookmarks and now >= next_bookmark)):
                         break
-                    wake = next_bookmark if bookmarks else None
+                    wake = now + IDLE_CHECK
+                    if bookmarks:
+                        wake = min(wake, next_bookmark)
                     if deadline is not None:
-                        wake = deadline if wake is None else min(wake, deadline)
-                    store.cond.wait(None if wake is None else max(0.0, wake - now))
+                        wake = min(wake, deadline)
+                    store.cond.wait(max(0.0, wake - now))
+                    if time.monotonic() - last_check >= IDLE_CHECK:
+                        last_check = time.monotonic()
+                        if self._peer_closed():
+                            # Nothing written would notice a client that left; without this
+                            # open_watches would count it until the server stops.
+                            return
                 current_rv = store.rv
             if behind:
                 # The watch fell behind compaction, as a slow watcher of the watch cache does.
@@ -402,6 +413,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._sendall(b"%x\r\n" % len(line) + half)  # chunk promises more than sent
         self._close()
         return True
+
+    def _peer_closed(self) -> bool:
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
     def _close(self) -> None:
         try:

@@ -6,23 +6,31 @@ whole store: mutations ``notify_all`` so that open watches wake up and send the 
 
 from __future__ import annotations
 
-import base64
 import bisect
 import itertools
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
-from kfast.simulator._history import Segment, SegmentBuilder, event_line, frame_line, status_doc
+from kfast.simulator._history import Raw, Segment, SegmentBuilder
+from kfast.simulator._pager import ListResult, Pager
 from kfast.simulator._objects import ConfigMapFactory, ConfigMapSeed, PodFactory, PodSeed
 
-__all__ = ["Item", "Resource", "Store", "Churn", "ListResult", "Selector"]
+__all__ = ["Item", "Resource", "Store", "Churn", "ListResult", "Selector", "parse_selector",
+           "selector_matches"]
 
 Seed = PodSeed | ConfigMapSeed
+
+
+class Factory(Protocol):
+    """What a synthetic-object factory offers (PodFactory, ConfigMapFactory)."""
+
+    def new(self) -> Any: ...
+    def touch(self, seed: Any) -> None: ...
+    def render(self, seed: Any, rv: int) -> bytes: ...
 
 
 @dataclass(slots=True)
@@ -32,7 +40,7 @@ class Item:
     key: str
     namespace: str
     rv: int
-    raw: bytes | memoryview
+    raw: Raw
     labels: dict[str, str]
     seed: Seed | None = None  # set for synthetic objects: cheap re-render on update
 
@@ -105,22 +113,6 @@ class Resource:
 
 
 @dataclass
-class ListResult:
-    status: int
-    body: bytes
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-
-@dataclass
-class _Snapshot:
-    """A copy of every resource's (sorted keys, items) at one RV, for later list pages."""
-
-    sid: int
-    rv: int
-    by_resource: dict[str, tuple[list[str], dict[str, Item]]]
-
-
-@dataclass
 class Churn:
     """Pre-built events (framed bytes) and the state change each one makes."""
 
@@ -145,14 +137,12 @@ class Store:
         self.configmaps = ConfigMapFactory(seed=seed)
         self.resources: dict[str, Resource] = {
             "pods": Resource("pods", "Pod"), "configmaps": Resource("configmaps", "ConfigMap")}
-        self._snapshots: OrderedDict[int, _Snapshot] = OrderedDict()
-        self._snap_ids = itertools.count(1)
-        self._max_snapshots = max_snapshots
+        self.pager = Pager(self.cond, lambda: self.rv, max_snapshots)
         self._uid = itertools.count(1)
 
     # ----------------------------------------------------------------------------- seeding
 
-    def _factory(self, resource: str) -> PodFactory | ConfigMapFactory:
+    def _factory(self, resource: str) -> Factory:
         if resource == "pods":
             return self.pods
         if resource == "configmaps":
@@ -169,8 +159,7 @@ class Store:
                 s = fac.new()
                 self.rv += 1
                 key = f"{s.namespace}/{s.name}"
-                items[key] = Item(key, s.namespace, self.rv, fac.render(s, self.rv),  # type: ignore[arg-type]
-                                  s.labels, s)
+                items[key] = Item(key, s.namespace, self.rv, fac.render(s, self.rv), s.labels, s)
             res.keys = sorted(items)
             res.compacted_rv = self.rv
             self._compact_all_locked(self.rv)
@@ -214,7 +203,8 @@ class Store:
                         dict(meta.get("labels") or {}))
             res.put_locked(item)
             self._event_locked(res, b"ADDED", item)
-        return msgspec.json.decode(item.raw)
+        out: dict[str, Any] = msgspec.json.decode(item.raw)
+        return out
 
     def update(self, resource: str, key: str,
                mutate: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -226,8 +216,8 @@ class Store:
             self.rv += 1
             if mutate is None and old.seed is not None:
                 fac = self._factory(resource)
-                fac.touch(old.seed)  # type: ignore[arg-type]
-                raw = fac.render(old.seed, self.rv)  # type: ignore[arg-type]
+                fac.touch(old.seed)
+                raw = fac.render(old.seed, self.rv)
                 item = Item(key, old.namespace, self.rv, raw, old.labels, old.seed)
             else:
                 doc = msgspec.json.decode(old.raw)
@@ -237,7 +227,8 @@ class Store:
                             dict(doc.get("metadata", {}).get("labels") or {}))
             res.put_locked(item)
             self._event_locked(res, b"MODIFIED", item)
-        return msgspec.json.decode(item.raw)
+        out: dict[str, Any] = msgspec.json.decode(item.raw)
+        return out
 
     def delete(self, resource: str, key: str) -> dict[str, Any]:
         """Delete; the DELETED event carries the last state with the deletion's RV."""
@@ -245,7 +236,7 @@ class Store:
         with self.cond:
             old = res.items[key]
             self.rv += 1
-            doc = msgspec.json.decode(old.raw)
+            doc: dict[str, Any] = msgspec.json.decode(old.raw)
             item = Item(key, old.namespace, self.rv, self._render_doc(doc, self.rv), old.labels)
             res.remove_locked(key)
             self._event_locked(res, b"DELETED", item)
@@ -267,12 +258,11 @@ class Store:
             self.cond.notify_all()
 
     def _compact_all_locked(self, rv: int) -> None:
-        for sid in [k for k, s in self._snapshots.items() if s.rv < rv]:
-            del self._snapshots[sid]
+        self.pager.drop_older_locked(rv)
 
     def expire_continue_tokens(self) -> None:
         with self.cond:
-            self._snapshots.clear()
+            self.pager.clear_locked()
 
     def state(self, resource: str) -> dict[str, str]:
         """key -> resourceVersion of every object, as a client cache should end up."""
@@ -309,8 +299,8 @@ class Store:
                     doc = msgspec.json.decode(old.raw)
                     raw = self._render_doc(doc, rv)
                 else:
-                    fac.touch(s)  # type: ignore[arg-type]
-                    raw = fac.render(s, rv)  # type: ignore[arg-type]
+                    fac.touch(s)
+                    raw = fac.render(s, rv)
                 item = Item(key, old.namespace, rv, raw, old.labels, s)
                 current[key] = item
                 b.add_event(b"MODIFIED", raw, rv, item.namespace, item.labels)
@@ -326,7 +316,7 @@ class Store:
                 del pos[key]
                 old = current.pop(key)
                 if old.seed is not None:
-                    raw = fac.render(old.seed, rv)  # type: ignore[arg-type]
+                    raw = fac.render(old.seed, rv)
                 else:
                     raw = self._render_doc(msgspec.json.decode(old.raw), rv)
                 b.add_event(b"DELETED", raw, rv, old.namespace, old.labels)
@@ -334,7 +324,7 @@ class Store:
             else:
                 s = fac.new()
                 key = f"{s.namespace}/{s.name}"
-                raw = fac.render(s, rv)  # type: ignore[arg-type]
+                raw = fac.render(s, rv)
                 item = Item(key, s.namespace, rv, raw, s.labels, s)
                 current[key] = item
                 pos[key] = len(keys)
@@ -345,11 +335,11 @@ class Store:
         # Point each new item at its bytes inside the framed buffer instead of keeping a
         # second copy: halves the memory of a large churn (and its page-fault cost).
         mv = memoryview(seg.buf)
-        for i, (_, item) in enumerate(ops):
-            if item is not None:
+        for i, (_, new) in enumerate(ops):
+            if new is not None:
                 hdr = seg.offs[i]
                 start = hdr + bytes(mv[hdr:hdr + 64]).index(b'"object":') + 9
-                item.raw = mv[start:seg.offs[i + 1] - 4]
+                new.raw = mv[start:seg.offs[i + 1] - 4]
         return Churn(resource, first, seg, ops)
 
     def release_churn(self, churn: Churn, start: int = 0, stop: int | None = None) -> None:
@@ -367,90 +357,14 @@ class Store:
                 else:
                     res.put_locked(item)
             self.rv = churn.first_rv + stop - 1
-            seg = churn.segment if (start, stop) == (0, len(churn)) else churn.segment.slice(start, stop)
+            whole = (start, stop) == (0, len(churn))
+            seg = churn.segment if whole else churn.segment.slice(start, stop)
             self._append_locked(res, seg)
 
     # --------------------------------------------------------------------------------- list
 
     def list(self, resource: str, *, namespace: str | None, selector: Selector,
              limit: int, continue_token: str | None) -> ListResult:
-        res = self.resources[resource]
-        if continue_token:
-            try:
-                tok = msgspec.json.decode(base64.urlsafe_b64decode(continue_token.encode()))
-                sid, start_key, rv = int(tok["s"]), str(tok["k"]), int(tok["rv"])
-            except Exception:
-                return ListResult(400, status_doc(400, "BadRequest", "invalid continue token"))
-            with self.cond:
-                found = self._snapshots.get(sid)
-                if found is None or res.name not in found.by_resource:
-                    fresh = self._snapshot_locked(res)
-                    tok2 = self._token(fresh, start_key)
-                    body = status_doc(410, "Expired", "The provided continue parameter is too "
-                                      "old to display a consistent list result. You can start "
-                                      "a new list without the continue parameter, or use the "
-                                      "continue token in this response to retrieve the "
-                                      "remainder of the results.", continue_token=tok2)
-                    return ListResult(410, body)
-                snap = found
-            after = True
-        else:
-            with self.cond:
-                snap = self._snapshot_locked(res)
-            start_key = f"{namespace}/" if namespace else ""
-            after = False
-        return self._page(res, snap, namespace, selector, limit, start_key, after)
-
-    def _snapshot_locked(self, res: Resource) -> _Snapshot:
-        # Paginated lists are consistent at one RV: later pages read this copy, not the
-        # live maps (copying 100k keys and items costs a few milliseconds).
-        snap = _Snapshot(next(self._snap_ids), self.rv,
-                         {res.name: (list(res.keys), dict(res.items))})
-        self._snapshots[snap.sid] = snap
-        while len(self._snapshots) > self._max_snapshots:
-            self._snapshots.popitem(last=False)
-        return snap
-
-    def _token(self, snap: _Snapshot, key: str) -> str:
-        raw = msgspec.json.encode({"s": snap.sid, "k": key, "rv": snap.rv})
-        return base64.urlsafe_b64encode(raw).decode()
-
-    def _page(self, res: Resource, snap: _Snapshot, namespace: str | None, selector: Selector,
-              limit: int, start_key: str, after: bool) -> ListResult:
-        keys, items = snap.by_resource[res.name]
-        i = (bisect.bisect_right if after else bisect.bisect_left)(keys, start_key)
-        prefix = f"{namespace}/" if namespace else None
-        raws: list[bytes] = []
-        n = len(keys)
-        last_key = ""
-        while i < n and (limit <= 0 or len(raws) < limit):
-            k = keys[i]
-            i += 1
-            if prefix is not None and not k.startswith(prefix):
-                break
-            it = items[k]
-            if selector and not selector_matches(selector, it.labels):
-                continue
-            raws.append(it.raw)
-            last_key = k
-        more = i < n and (prefix is None or keys[i].startswith(prefix)) and limit > 0
-        meta = b'"resourceVersion":"%d"' % snap.rv
-        if more:
-            meta += b',"continue":"%s"' % self._token(snap, last_key).encode()
-            if prefix is None and not selector:
-                meta += b',"remainingItemCount":%d' % (n - i)
-        body = (b'{"kind":"%s","apiVersion":"%s","metadata":{%s},"items":['
-                % (res.list_kind.encode(), res.api_version.encode(), meta)
-                + b",".join(raws) + b"]}")
-        return ListResult(200, body)
-
-    def initial_events_locked(self, res: Resource, namespace: str | None,
-                              selector: Selector) -> Iterable[bytes]:
-        """Framed ADDED events of every matching object (watch from RV "", "0", WatchList)."""
-        for k in res.keys:
-            it = res.items[k]
-            if namespace and it.namespace != namespace:
-                continue
-            if selector and not selector_matches(selector, it.labels):
-                continue
-            yield frame_line(event_line(b"ADDED", it.raw))
+        """One LIST page (see :class:`~kfast.simulator._pager.Pager`)."""
+        return self.pager.list(self.resources[resource], namespace=namespace,
+                               selector=selector, limit=limit, continue_token=continue_token)

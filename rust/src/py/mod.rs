@@ -1,5 +1,6 @@
 //! PyO3 adapters for the core. Everything Python lives here and in lib.rs.
 
+pub mod decode;
 pub mod error;
 pub mod fifo;
 pub mod object;
@@ -10,6 +11,7 @@ use pyo3::prelude::*;
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     object::register(m)?;
+    decode::register(m)?;
     store::register(m)?;
     fifo::register(m)?;
     Ok(())

@@ -1,0 +1,229 @@
+//! Metadata extraction on top of the scanner, in one pass over an object. It must agree
+//! with the reference `object::extract_meta` (serde_json): the same fields, the same type
+//! rules (strings must be strings, `labels`/`annotations`/`ownerReferences`/`metadata`/
+//! `controller` may be null), duplicate struct fields rejected, map keys last-wins and
+//! sorted. `tests/decode_meta.rs` checks the agreement on generated objects.
+
+use super::scan::{ScanResult, Scanner};
+use crate::error::Status;
+use crate::object::{Meta, OwnerRef};
+
+/// Top-level fields of a Status, kept as spans because we only know the event is an ERROR
+/// once `type` has been read (and an ordinary object may carry fields with these names).
+#[derive(Default, Clone, Copy)]
+pub struct StatusSpans {
+    pub code: Option<(usize, usize)>,
+    pub reason: Option<(usize, usize)>,
+    pub message: Option<(usize, usize)>,
+}
+
+fn dup(s: &Scanner<'_>, seen: &mut u32, bit: u32) -> ScanResult<()> {
+    if *seen & bit != 0 {
+        return s.err("duplicate field");
+    }
+    *seen |= bit;
+    Ok(())
+}
+
+/// Extract `Meta` from the object starting at the scanner's position, validating it.
+pub fn object_meta(s: &mut Scanner<'_>, meta: &mut Meta) -> ScanResult<()> {
+    let mut seen = 0u32;
+    s.object(|s, key| {
+        if key.is(b"metadata") {
+            dup(s, &mut seen, 1)?;
+            if !s.null()? {
+                metadata(s, meta)?;
+            }
+        } else if key.is(b"apiVersion") {
+            dup(s, &mut seen, 2)?;
+            meta.api_version = s.str_value()?.to_boxed();
+        } else if key.is(b"kind") {
+            dup(s, &mut seen, 4)?;
+            meta.kind = s.str_value()?.to_boxed();
+        } else {
+            s.skip_value()?;
+        }
+        Ok(())
+    })
+}
+
+/// Like `object_meta`, but also remembers where a Status's code/reason/message are.
+pub fn object_meta_and_status(s: &mut Scanner<'_>, meta: &mut Meta, st: &mut StatusSpans) -> ScanResult<()> {
+    let mut seen = 0u32;
+    s.object(|s, key| {
+        if key.is(b"metadata") {
+            dup(s, &mut seen, 1)?;
+            if !s.null()? {
+                metadata(s, meta)?;
+            }
+        } else if key.is(b"apiVersion") {
+            dup(s, &mut seen, 2)?;
+            meta.api_version = s.str_value()?.to_boxed();
+        } else if key.is(b"kind") {
+            dup(s, &mut seen, 4)?;
+            meta.kind = s.str_value()?.to_boxed();
+        } else if key.is(b"code") {
+            st.code = Some(s.skip_value()?);
+        } else if key.is(b"reason") {
+            st.reason = Some(s.skip_value()?);
+        } else if key.is(b"message") {
+            st.message = Some(s.skip_value()?);
+        } else {
+            s.skip_value()?;
+        }
+        Ok(())
+    })
+}
+
+fn metadata(s: &mut Scanner<'_>, meta: &mut Meta) -> ScanResult<()> {
+    let mut seen = 0u32;
+    s.object(|s, key| {
+        // Keys are tested roughly in the order the apiserver writes them.
+        let k = key.raw;
+        if key.escaped {
+            return metadata_field(s, meta, &mut seen, crate::decode::scan::unescape(k).as_bytes());
+        }
+        metadata_field(s, meta, &mut seen, k)
+    })
+}
+
+fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]) -> ScanResult<()> {
+    match k {
+        b"name" => {
+            dup(s, seen, 1)?;
+            meta.name = s.str_value()?.to_boxed();
+        }
+        b"namespace" => {
+            dup(s, seen, 2)?;
+            meta.namespace = s.str_value()?.to_boxed();
+        }
+        b"uid" => {
+            dup(s, seen, 4)?;
+            meta.uid = s.str_value()?.to_boxed();
+        }
+        b"resourceVersion" => {
+            dup(s, seen, 8)?;
+            meta.resource_version = s.str_value()?.to_boxed();
+        }
+        b"labels" => {
+            dup(s, seen, 16)?;
+            meta.labels = string_map(s)?;
+        }
+        b"annotations" => {
+            dup(s, seen, 32)?;
+            meta.annotations = string_map(s)?;
+        }
+        b"ownerReferences" => {
+            dup(s, seen, 64)?;
+            meta.owner_refs.clear();
+            if !s.null()? {
+                s.array(|s| {
+                    let o = owner_ref(s)?;
+                    meta.owner_refs.push(o);
+                    Ok(())
+                })?;
+            }
+        }
+        _ => {
+            s.skip_value()?;
+        }
+    }
+    Ok(())
+}
+
+/// `null` or an object of strings, as a `BTreeMap<String, String>` would see it: sorted by
+/// key, a repeated key keeps its last value.
+fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(Box<str>, Box<str>)>> {
+    let mut out: Vec<(Box<str>, Box<str>)> = Vec::new();
+    if s.null()? {
+        return Ok(out);
+    }
+    let mut sorted = true;
+    s.object(|s, key| {
+        let v = s.str_value()?.to_boxed();
+        let k = key.to_boxed();
+        if let Some(last) = out.last() {
+            sorted &= last.0 < k;
+        }
+        out.push((k, v));
+        Ok(())
+    })?;
+    // The apiserver writes maps sorted (Go's encoding/json), so this is rarely needed.
+    if !sorted {
+        // Stable sort keeps equal keys in input order; keep the last of each run.
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut dedup: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(out.len());
+        for kv in out {
+            match dedup.last_mut() {
+                Some(last) if last.0 == kv.0 => *last = kv,
+                _ => dedup.push(kv),
+            }
+        }
+        out = dedup;
+    }
+    Ok(out)
+}
+
+fn owner_ref(s: &mut Scanner<'_>) -> ScanResult<OwnerRef> {
+    let mut o = OwnerRef::default();
+    let mut seen = 0u32;
+    s.object(|s, key| {
+        if key.is(b"apiVersion") {
+            dup(s, &mut seen, 1)?;
+            o.api_version = s.str_value()?.to_boxed();
+        } else if key.is(b"kind") {
+            dup(s, &mut seen, 2)?;
+            o.kind = s.str_value()?.to_boxed();
+        } else if key.is(b"name") {
+            dup(s, &mut seen, 4)?;
+            o.name = s.str_value()?.to_boxed();
+        } else if key.is(b"uid") {
+            dup(s, &mut seen, 8)?;
+            o.uid = s.str_value()?.to_boxed();
+        } else if key.is(b"controller") {
+            dup(s, &mut seen, 16)?;
+            o.controller = s.opt_bool()?.unwrap_or(false);
+        } else {
+            s.skip_value()?;
+        }
+        Ok(())
+    })?;
+    Ok(o)
+}
+
+/// Build a Status from an object and the spans `object_meta_and_status` found in it.
+/// Lenient on purpose: a Status that is odd in some way still becomes an ApiError.
+pub fn status_from_spans(obj: &[u8], spans: StatusSpans, default_code: u16) -> Status {
+    let text = |span: Option<(usize, usize)>| -> String {
+        let Some((a, b)) = span else { return String::new() };
+        let mut s = Scanner::new(&obj[a..b]);
+        match s.str_value() {
+            Ok(r) => r.to_boxed().into(),
+            Err(_) => String::new(),
+        }
+    };
+    let code = spans
+        .code
+        .and_then(|(a, b)| std::str::from_utf8(&obj[a..b]).ok()?.parse::<u16>().ok())
+        .filter(|c| *c != 0)
+        .unwrap_or(default_code);
+    Status { code, reason: text(spans.reason), message: text(spans.message), raw: obj.to_vec() }
+}
+
+/// Parse a whole buffer as a Status object (non-2xx response bodies).
+pub fn parse_status(body: &[u8], default_code: u16) -> Option<Status> {
+    let mut s = Scanner::new(body);
+    let mut meta = Meta::default();
+    let mut spans = StatusSpans::default();
+    s.ws();
+    let start = s.pos();
+    object_meta_and_status(&mut s, &mut meta, &mut spans).ok()?;
+    let end = s.pos();
+    s.end().ok()?;
+    let obj = &body[start..end];
+    // Spans are relative to `body`; rebase them onto `obj`.
+    let rebase = |o: Option<(usize, usize)>| o.map(|(a, b)| (a - start, b - start));
+    let spans = StatusSpans { code: rebase(spans.code), reason: rebase(spans.reason), message: rebase(spans.message) };
+    Some(status_from_spans(obj, spans, default_code))
+}
+

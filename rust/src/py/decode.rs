@@ -1,0 +1,235 @@
+//! `WatchDecoder` and `WatchEvent`: the Python face of `crate::decode`. Parsing runs with
+//! the GIL released; errors cross into Python only through `py/error.rs`.
+
+use crate::decode::{Decoder, DecoderOptions, EventKind, WatchEvent};
+use crate::error::Error;
+use crate::fifo::{DeltaObject, DeltaType};
+use crate::py::error::status_to_dict;
+use crate::py::fifo::PyDeltaFifo;
+use crate::py::object::PyStoredObject;
+use pyo3::buffer::PyBuffer;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+#[pyclass(name = "WatchEvent", module = "kfast._native", frozen)]
+pub struct PyWatchEvent {
+    inner: WatchEvent,
+}
+
+#[pymethods]
+impl PyWatchEvent {
+    #[getter(r#type)]
+    fn kind(&self) -> &'static str {
+        self.inner.kind.as_str()
+    }
+    #[getter]
+    fn object(&self) -> Option<PyStoredObject> {
+        self.inner.object.clone().map(PyStoredObject::from_ref)
+    }
+    #[getter]
+    fn resource_version(&self) -> &str {
+        &self.inner.resource_version
+    }
+    #[getter]
+    fn initial_events_end(&self) -> bool {
+        self.inner.initial_events_end
+    }
+    /// Always None: an ERROR event is raised as the ApiError built from its Status rather
+    /// than returned, so no event ever carries one. Kept for the documented surface.
+    #[getter]
+    fn status(&self) -> Option<PyObject> {
+        None
+    }
+    fn __repr__(&self) -> String {
+        match &self.inner.object {
+            Some(o) => format!("<WatchEvent {} {} rv={}>", self.inner.kind.as_str(), o.key, self.inner.resource_version),
+            None => format!("<WatchEvent {} rv={}>", self.inner.kind.as_str(), self.inner.resource_version),
+        }
+    }
+}
+
+#[pyclass(name = "WatchDecoder", module = "kfast._native")]
+pub struct PyWatchDecoder {
+    inner: Decoder,
+}
+
+impl PyWatchDecoder {
+    /// Run `f` on the bytes of `data` with the GIL released. Immutable `bytes` are read in
+    /// place; any other buffer (bytearray, memoryview of a reused recv buffer) may change
+    /// under us once the GIL is gone, so it is copied first.
+    fn with_bytes<R: Send>(
+        &mut self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        f: impl FnOnce(&mut Decoder, &[u8]) -> R + Send,
+    ) -> PyResult<R> {
+        let inner = &mut self.inner;
+        if let Ok(b) = data.downcast::<PyBytes>() {
+            let bytes = b.as_bytes();
+            return Ok(py.allow_threads(|| f(inner, bytes)));
+        }
+        let copy = PyBuffer::<u8>::get(data)?.to_vec(py)?;
+        Ok(py.allow_threads(|| f(inner, &copy)))
+    }
+}
+
+#[pymethods]
+impl PyWatchDecoder {
+    #[new]
+    #[pyo3(signature = (*, http = true, max_line_bytes = crate::decode::DEFAULT_MAX_LINE_BYTES))]
+    fn py_new(http: bool, max_line_bytes: usize) -> Self {
+        PyWatchDecoder { inner: Decoder::new(DecoderOptions { http, max_line_bytes }) }
+    }
+
+    #[getter]
+    fn status_code(&self) -> Option<u16> {
+        self.inner.status_code()
+    }
+    #[getter]
+    fn headers(&self) -> Option<Vec<(String, String)>> {
+        self.inner.headers().map(|h| h.to_vec())
+    }
+    #[getter]
+    fn body_offset(&self) -> u64 {
+        self.inner.body_offset()
+    }
+    #[getter]
+    fn complete(&self) -> bool {
+        self.inner.complete()
+    }
+
+    /// Events decoded before an error in the same call are returned; the decoder is then
+    /// poisoned, so the error is raised by the next call (nothing is lost).
+    fn feed<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let (events, result) = self.with_bytes(py, data, |d, bytes| {
+            let mut out = Vec::new();
+            let r = d.feed(bytes, &mut out);
+            (out, r)
+        })?;
+        if let Err(e) = result {
+            if events.is_empty() {
+                return Err(e.into());
+            }
+        }
+        let items = events
+            .into_iter()
+            .map(|inner| Bound::new(py, PyWatchEvent { inner }))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// The informer's path: events go straight from the decoder into the DeltaFIFO, all
+    /// with the GIL released; no Python object is made per event. An ERROR event is
+    /// reported in the result (the watch is over) rather than raised, so the events before
+    /// it in the same buffer are never lost.
+    fn feed_fifo(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>, fifo: PyRef<'_, PyDeltaFifo>) -> PyResult<FeedResult> {
+        let fifo = fifo.fifo.clone();
+        let (summary, result) = self.with_bytes(py, data, |d, bytes| {
+            let mut out = Vec::new();
+            let r = d.feed(bytes, &mut out);
+            let summary = push_events(&fifo, out);
+            (summary, r)
+        })?;
+        let mut res = FeedResult {
+            events: summary.events,
+            bookmarks: summary.bookmarks,
+            last_resource_version: summary.last_rv,
+            initial_events_end: summary.initial_events_end,
+            error_status: None,
+        };
+        match result {
+            Ok(()) => {}
+            Err(Error::Api(status)) => res.error_status = Some(status_to_dict(py, &status)?.unbind()),
+            Err(e) => {
+                if summary.events == 0 && summary.bookmarks == 0 {
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(res)
+    }
+
+    fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
+        let inner = &mut self.inner;
+        py.allow_threads(|| inner.finish())?;
+        Ok(())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<WatchDecoder status={:?} body_offset={} complete={}>",
+            self.inner.status_code(),
+            self.inner.body_offset(),
+            self.inner.complete()
+        )
+    }
+}
+
+impl PyWatchDecoder {
+    /// The core decoder, for glue that feeds events elsewhere (e.g. `feed_fifo`).
+    pub fn decoder_mut(&mut self) -> &mut Decoder {
+        &mut self.inner
+    }
+}
+
+struct PushSummary {
+    events: usize,
+    bookmarks: usize,
+    last_rv: Option<String>,
+    initial_events_end: bool,
+}
+
+/// Queue decoded events into the FIFO under one lock acquisition.
+fn push_events(fifo: &crate::fifo::DeltaFifo, events: Vec<WatchEvent>) -> PushSummary {
+    let mut s = PushSummary { events: 0, bookmarks: 0, last_rv: None, initial_events_end: false };
+    if let Some(last) = events.last() {
+        s.last_rv = Some(last.resource_version.to_string());
+    }
+    let items = events.into_iter().filter_map(|ev| {
+        let kind = match ev.kind {
+            EventKind::Added => DeltaType::Added,
+            EventKind::Modified => DeltaType::Updated,
+            EventKind::Deleted => DeltaType::Deleted,
+            EventKind::Bookmark => {
+                s.bookmarks += 1;
+                s.initial_events_end |= ev.initial_events_end;
+                return None;
+            }
+        };
+        s.events += 1;
+        ev.object.map(|o| (kind, DeltaObject::Object(o)))
+    });
+    fifo.push_many(items.collect::<Vec<_>>());
+    s
+}
+
+/// What one `feed_fifo` call queued.
+#[pyclass(name = "FeedResult", module = "kfast._native", frozen, get_all)]
+pub struct FeedResult {
+    events: usize,
+    bookmarks: usize,
+    last_resource_version: Option<String>,
+    initial_events_end: bool,
+    error_status: Option<PyObject>,
+}
+
+#[pymethods]
+impl FeedResult {
+    fn __repr__(&self) -> String {
+        format!(
+            "<FeedResult events={} bookmarks={} last_rv={:?} initial_events_end={} error={}>",
+            self.events,
+            self.bookmarks,
+            self.last_resource_version,
+            self.initial_events_end,
+            self.error_status.is_some()
+        )
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<FeedResult>()?;
+    m.add_class::<PyWatchEvent>()?;
+    m.add_class::<PyWatchDecoder>()?;
+    Ok(())
+}
