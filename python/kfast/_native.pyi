@@ -159,7 +159,9 @@ class WatchDecoder:
 class IndexFunc:
     """A built-in index function computed in Rust. Build with the static constructors.
     Anywhere an IndexFunc is accepted, a Python callable ``f(StoredObject) -> list[str]``
-    also works (the slow path: it takes the GIL for every object indexed)."""
+    also works (the slow path: it takes the GIL for every object indexed). It must return
+    a sequence of str (a bare str is a TypeError); whatever it raises is raised by the
+    Indexer call that ran it."""
 
     @staticmethod
     def namespace() -> IndexFunc:
@@ -239,13 +241,16 @@ class DeltaFIFO:
     def __new__(cls, known_objects: Indexer | None = None) -> DeltaFIFO: ...
     def add(self, obj: StoredObject) -> None: ...
     def update(self, obj: StoredObject) -> None: ...
-    def delete(self, obj: StoredObject | DeletedFinalStateUnknown) -> None: ...
+    def delete(self, obj: StoredObject | DeletedFinalStateUnknown) -> None:
+        """Queue a Deleted delta; ignored when neither ``known_objects`` nor the queue
+        has the key (client-go). Two Deleted in a row collapse into one."""
     def replace(self, objs: Sequence[StoredObject], resource_version: str) -> None:
         """Replaced for each object; a Deleted tombstone for each key the queue or
         ``known_objects`` has that ``objs`` lacks. kfast extension: a listed object whose uid
         differs from the last known state of its key is preceded by a Deleted tombstone of
         that state (handlers see the old object's delete before the new one's add)."""
-    def resync(self) -> None: ...
+    def resync(self) -> None:
+        """A Sync delta for each object of ``known_objects`` whose key is not queued."""
     def pop(self, timeout: float | None = None) -> tuple[str, list[Delta]] | None:
         """Oldest key and all its deltas; None on timeout or when closed and empty.
         The GIL is released while waiting."""
