@@ -9,6 +9,7 @@
 
 mod event;
 mod http;
+mod lex;
 mod meta;
 pub mod scan;
 
