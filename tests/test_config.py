@@ -13,7 +13,7 @@ from kfast import Config, errors, load_config
 from kfast._auth import BearerAuth, authorize
 from kfast._config import load_incluster_config
 
-from .conftest import Pki
+from _pki import Pki
 
 
 def b64(b: bytes) -> str:

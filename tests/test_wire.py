@@ -14,8 +14,8 @@ import pytest
 from kfast import Config, _native, errors
 from kfast._wire import WatchStream, Wire, resource_path, serialize_request
 
-from ._scripted import Request, ScriptedServer, chunk, event, json_response, status, watch_head
-from .conftest import Pki
+from _scripted import Request, ScriptedServer, chunk, event, json_response, status, watch_head
+from _pki import Pki
 
 WATCH = {"watch": "true", "resourceVersion": "5", "allowWatchBookmarks": "true", "timeoutSeconds": "300"}
 

@@ -126,7 +126,7 @@ class Config:
 
         proxies = urllib.request.getproxies_environment()
         host = httpx.URL(url).host
-        if proxies.get("no") and urllib.request.proxy_bypass_environment(host, proxies):
+        if proxies.get("no") and urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]
             return None
         scheme = httpx.URL(url).scheme
         return proxies.get(scheme) or proxies.get("all")
@@ -254,7 +254,7 @@ def load_kubeconfig(paths: list[Path], context: str | None = None) -> Config:
         raise ConfigError(f"{cpath}: clusters[{cluster_name!r}].cluster.server is missing")
     ca = _pem(cluster, "certificate-authority", cpath, f"clusters[{cluster_name!r}]")
     cert = _pem(user, "client-certificate", upath, f"users[{ctx.get('user')!r}]")
-    key = _pem(user, "client-key", upath, f"users[{ctx.get('user')!r}]")
+    key_pem = _pem(user, "client-key", upath, f"users[{ctx.get('user')!r}]")
     token_file = user.get("tokenFile")
     if token_file:
         token_file = str(_resolve(upath, str(token_file)))
@@ -264,7 +264,7 @@ def load_kubeconfig(paths: list[Path], context: str | None = None) -> Config:
         server=str(server).rstrip("/"),
         ca_pem=ca,
         client_cert_pem=cert,
-        client_key_pem=key,
+        client_key_pem=key_pem,
         token=str(user["token"]) if user.get("token") else None,
         token_file=token_file,
         insecure_skip_tls_verify=bool(cluster.get("insecure-skip-tls-verify", False)),
@@ -277,7 +277,7 @@ def load_kubeconfig(paths: list[Path], context: str | None = None) -> Config:
 
 
 def _read_yaml(path: Path) -> dict[str, Any] | None:
-    import yaml
+    import yaml  # type: ignore[import-untyped]
 
     try:
         text = path.read_text()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from collections.abc import Mapping
 
 from kfast import _native
@@ -37,7 +39,7 @@ class Lister:
         self,
         namespace: str | None = None,
         label_selector: str | Mapping[str, str] | Selector | None = None,
-    ) -> list[ObjectView]:
+    ) -> builtins.list[ObjectView]:
         """Objects in ``namespace`` (all when None) whose labels match ``label_selector``."""
         if namespace:
             try:
@@ -51,11 +53,11 @@ class Lister:
             return [ObjectView(o) for o in objs]
         return [ObjectView(o) for o in objs if sel.matches(o.labels)]
 
-    def by_index(self, index_name: str, value: str) -> list[ObjectView]:
+    def by_index(self, index_name: str, value: str) -> builtins.list[ObjectView]:
         """Objects whose index ``index_name`` has ``value``. KeyError if no such index."""
         return [ObjectView(o) for o in self._indexer.by_index(index_name, value)]
 
-    def keys(self) -> list[str]:
+    def keys(self) -> builtins.list[str]:
         return self._indexer.list_keys()
 
     def __len__(self) -> int:

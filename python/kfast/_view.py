@@ -46,7 +46,8 @@ class ReadOnlyMapping(Mapping[str, Any]):
 
     def to_dict(self) -> dict[str, Any]:
         """A deep, mutable copy."""
-        return msgspec.json.decode(msgspec.json.encode(self._d))
+        out: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(self._d))
+        return out
 
 
 class ReadOnlyList(Sequence[Any]):
@@ -151,7 +152,8 @@ class ObjectView(Mapping[str, Any]):
 
     def to_dict(self) -> dict[str, Any]:
         """A fresh, mutable decode of the whole object."""
-        return msgspec.json.decode(self._stored)
+        out: dict[str, Any] = msgspec.json.decode(self._stored)
+        return out
 
 
 def view(obj: _native.StoredObject | None) -> ObjectView | None:

@@ -324,6 +324,7 @@ def _feed_fifo_via_events(decoder: _native.WatchDecoder, data: Any, fifo: _nativ
         else:
             r.events += 1
             obj = ev.object
+            assert obj is not None  # ADDED/MODIFIED/DELETED always carry their object
             if t == "ADDED":
                 fifo.add(obj)
             elif t == "MODIFIED":
