@@ -95,11 +95,15 @@ def _sim(args: argparse.Namespace) -> int:
         print(f"kfast simulator: {sim.url} ({args.pods:,} pods, {args.configmaps:,} "
               "configmaps); Ctrl-C to stop", file=sys.stderr)
         try:
+            owed = 0.0
             while True:
-                if args.churn_rate > 0:
-                    n = max(1, int(args.churn_rate))
-                    sim.release_churn(sim.prepare_churn("pods", n), rate=args.churn_rate)
-                time.sleep(1.0)
+                time.sleep(0.1)
+                # Small batches applied at once: a paced release running in the background
+                # would race the next prepare_churn.
+                owed += args.churn_rate * 0.1
+                if owed >= 1:
+                    sim.release_churn(sim.prepare_churn("pods", int(owed)))
+                    owed -= int(owed)
         except KeyboardInterrupt:
             pass
     return 0
