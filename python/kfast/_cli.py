@@ -88,7 +88,15 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _sim(args: argparse.Namespace) -> int:
+    import signal
+
     from kfast.simulator import Simulator
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (and SIGINT, which a background job ignores) stop it cleanly.
+    signal.signal(signal.SIGTERM, on_term)
 
     with Simulator(pods=args.pods, configmaps=args.configmaps, port=args.port,
                    seed=args.seed) as sim:
