@@ -1,8 +1,66 @@
-"""kfast: a Kubernetes client for Python whose hot path is Rust."""
+"""kfast: a Kubernetes client for Python whose hot path is Rust.
+
+::
+
+    import kfast
+
+    cfg = kfast.load_config()
+    inf = kfast.SharedIndexInformer(cfg, "pods", indexers={"node": kfast.index.by_field("spec.nodeName")})
+    inf.add_event_handler(on_add=lambda pod: print(pod.key))
+    inf.start()
+    inf.wait_for_sync(30)
+    inf.lister.by_index("node", "node-1")
+"""
 
 from __future__ import annotations
 
-from kfast import errors
-from kfast._native import __version__
+from typing import Any
 
-__all__ = ["errors", "__version__"]
+from kfast import errors, index
+from kfast._config import Config, load_config
+from kfast._native import DeletedFinalStateUnknown, StoredObject, __version__
+from kfast._view import ObjectView
+
+__all__ = [
+    "Config",
+    "load_config",
+    "SharedIndexInformer",
+    "EventHandlerRegistration",
+    "Lister",
+    "Indexer",
+    "DeltaFIFO",
+    "IndexFunc",
+    "ObjectView",
+    "StoredObject",
+    "DeletedFinalStateUnknown",
+    "index",
+    "errors",
+    "__version__",
+]
+
+# Names that need the native store classes resolve on first use, so `import kfast` works
+# against any build of the extension (and stays cheap).
+_LAZY = {
+    "SharedIndexInformer": ("kfast.informer", "SharedIndexInformer"),
+    "EventHandlerRegistration": ("kfast.informer", "EventHandlerRegistration"),
+    "Lister": ("kfast._lister", "Lister"),
+    "Indexer": ("kfast._native", "Indexer"),
+    "DeltaFIFO": ("kfast._native", "DeltaFIFO"),
+    "IndexFunc": ("kfast._native", "IndexFunc"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        mod, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'kfast' has no attribute {name!r}") from None
+    import importlib
+
+    value = getattr(importlib.import_module(mod), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

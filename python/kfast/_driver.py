@@ -1,0 +1,139 @@
+"""The sync driver of the reflector state machine: performs its actions, feeds back results.
+
+All decisions live in :mod:`kfast._reflector`; this file only does I/O and waits, so an
+asyncio driver would differ from it only where it awaits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from kfast import _native, errors
+from kfast._reflector import (
+    Action,
+    Input,
+    ListFailed,
+    ListPage,
+    ListRequest,
+    Reflector,
+    ReplaceStore,
+    Sleep,
+    Slept,
+    StoreReplaced,
+    WatchEnded,
+    WatchFailed,
+    WatchOpened,
+    WatchProgress,
+    WatchRequest,
+)
+from kfast._wire import WatchStream, Wire
+
+__all__ = ["ReflectorRunner"]
+
+log = logging.getLogger("kfast.reflector")
+
+
+class ReflectorRunner:
+    """Runs one :class:`Reflector` against ``wire`` for the collection at ``path``, feeding
+    ``fifo``. :meth:`run` blocks until :meth:`stop`; call it from a dedicated thread."""
+
+    def __init__(
+        self,
+        wire: Wire,
+        path: str,
+        fifo: _native.DeltaFIFO,
+        reflector: Reflector,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.wire = wire
+        self.path = path
+        self.fifo = fifo
+        self.reflector = reflector
+        self._clock = clock
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._stream: WatchStream | None = None
+        self.history: list[Action] = []  # bounded log of actions, for tests and debugging
+        self.last_error: BaseException | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            stream = self._stream
+        if stream is not None:
+            stream.close()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        action: Action | None = self.reflector.start()
+        while action is not None and not self._stop.is_set():
+            self._record(action)
+            event = self._perform(action)
+            if event is None or self._stop.is_set():
+                break
+            action = self.reflector.step(event, self._clock())
+
+    def _record(self, action: Action) -> None:
+        if isinstance(action, ReplaceStore):
+            action = ReplaceStore([], action.resource_version)  # do not pin the listed objects
+        self.history.append(action)
+        if len(self.history) > 1000:
+            del self.history[:500]
+
+    def _perform(self, action: Action) -> Input | None:
+        if isinstance(action, ListRequest):
+            try:
+                page = self.wire.list_page(self.path, action.params)
+            except Exception as e:  # noqa: BLE001 - every failure is an input to the machine
+                return ListFailed(self._note(e, "LIST"))
+            return ListPage(page.items, page.resource_version, page.continue_token)
+        if isinstance(action, ReplaceStore):
+            self.fifo.replace(action.items, action.resource_version)
+            return StoreReplaced()
+        if isinstance(action, Sleep):
+            log.info("reflector %s: backing off %.2fs (%s)", self.path, action.seconds, action.reason)
+            if self._stop.wait(action.seconds):
+                return None
+            return Slept()
+        return self._watch(action)
+
+    def _watch(self, action: WatchRequest) -> Input | None:
+        stream = self.wire.watch(self.path, action.params)
+        with self._lock:
+            if self._stop.is_set():
+                return None
+            self._stream = stream
+        machine = self.reflector
+
+        def opened() -> None:
+            machine.step(WatchOpened(), self._clock())
+
+        def progress(rv: str) -> None:
+            machine.step(WatchProgress(rv), self._clock())
+
+        try:
+            stream.run_into_fifo(self.fifo, opened, progress)
+        except Exception as e:  # noqa: BLE001
+            if self._stop.is_set():
+                return None
+            return WatchFailed(self._note(e, "WATCH"))
+        finally:
+            with self._lock:
+                self._stream = None
+        return None if self._stop.is_set() else WatchEnded()
+
+    def _note(self, e: Exception, what: str) -> BaseException:
+        self.last_error = e
+        if isinstance(e, errors.KfastError):
+            log.info("reflector %s: %s failed: %r", self.path, what, e)
+        else:
+            # A bug, not a server condition: say so loudly, then retry like any failure.
+            log.exception("reflector %s: unexpected error in %s", self.path, what)
+        return e

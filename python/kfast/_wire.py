@@ -1,0 +1,347 @@
+"""How LIST and WATCH bytes travel between the API server and the Rust decoder.
+
+LIST goes through httpx. WATCH does not (design.md §1): the request is built as an
+``httpx.Request`` by the same client, with the same auth flow, then serialised here and sent on
+a socket we open ourselves (TLS from the config's one ``SSLContext``); the response is read in
+1 MiB ``recv_into`` calls and each buffer goes to ``WatchDecoder(http=True)`` whole. Through a
+proxy or a user-supplied httpx transport we cannot own the socket, so the body streams through
+``iter_raw()`` into ``WatchDecoder(http=False)`` instead.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+
+from kfast import _native, errors
+from kfast._auth import authorize
+from kfast._config import Config
+
+__all__ = ["Wire", "WatchStream", "ListResult", "resource_path", "READ_SIZE"]
+
+_T = TypeVar("_T")
+
+READ_SIZE = 1 << 20  # one Python call per MiB, not per event
+_WATCH_READ_MARGIN = 60.0
+_EMPTY = b""  # the server may stay silent until timeoutSeconds; then allow slack
+
+
+def resource_path(resource: str, *, group: str = "", version: str = "v1", namespace: str | None = None) -> str:
+    base = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+    if namespace:
+        return f"{base}/namespaces/{namespace}/{resource}"
+    return f"{base}/{resource}"
+
+
+class _ListMeta(msgspec.Struct):
+    resourceVersion: str = ""
+    continue_: str | None = msgspec.field(name="continue", default=None)
+
+
+class _ListBody(msgspec.Struct):
+    metadata: _ListMeta = msgspec.field(default_factory=_ListMeta)
+    # Raw keeps each item as its JSON bytes: Python never builds the object.
+    items: list[msgspec.Raw] | None = None
+
+
+_LIST_DECODER = msgspec.json.Decoder(_ListBody)
+
+
+class ListResult(msgspec.Struct, frozen=True):
+    items: list[Any]  # StoredObject
+    resource_version: str
+    continue_token: str | None
+
+
+def _status_error(resp_body: bytes, code: int, headers: Any) -> errors.ApiError:
+    try:
+        status = msgspec.json.decode(resp_body) if resp_body else None
+    except msgspec.DecodeError:
+        status = None
+    if not isinstance(status, dict) or status.get("kind") != "Status":
+        status = {"code": code, "message": resp_body[:200].decode("utf-8", "replace")}
+    return errors.api_error_from_status(status, code=code, retry_after=_retry_after(headers))
+
+
+def _retry_after(headers: Any) -> float | None:
+    if headers is None:
+        return None
+    items = headers.items() if hasattr(headers, "items") else headers
+    for k, v in items:
+        if str(k).lower() == "retry-after":
+            try:
+                return float(v)
+            except ValueError:
+                return None  # HTTP-date form; the backoff floor is enough then
+    return None
+
+
+def _map_httpx(e: httpx.HTTPError) -> errors.KfastError:
+    if isinstance(e, httpx.ConnectError | httpx.ConnectTimeout | httpx.ProxyError):
+        return errors.ConnectError(str(e) or type(e).__name__)
+    if isinstance(e, httpx.TimeoutException):
+        return errors.ReadTimeout(str(e) or type(e).__name__)
+    if isinstance(e, httpx.RemoteProtocolError | httpx.ReadError):
+        return errors.StreamTruncated(str(e) or type(e).__name__)
+    return errors.TransportError(str(e) or type(e).__name__)
+
+
+class Wire:
+    """LIST and WATCH against one API server. Thread-safe for one LIST at a time per thread."""
+
+    def __init__(self, config: Config, *, transport: httpx.BaseTransport | None = None) -> None:
+        self.config = config
+        self.client = config.httpx_client(transport=transport)
+        self._auth = config.auth()
+        # Owning the socket is only possible when we are the ones dialling the server.
+        self.direct = transport is None and config.proxy_for(config.server) is None
+
+    def close(self) -> None:
+        self.client.close()
+
+    def build_request(self, path: str, params: dict[str, str]) -> httpx.Request:
+        req = self.client.build_request("GET", path, params=params)
+        req.headers["Accept"] = "application/json"
+        return authorize(self._auth, req)
+
+    def list_page(self, path: str, params: dict[str, str]) -> ListResult:
+        try:
+            resp = self.client.send(self.build_request(path, params), auth=self._auth)
+        except httpx.HTTPError as e:
+            raise _map_httpx(e) from e
+        if resp.status_code >= 300:
+            raise _status_error(resp.content, resp.status_code, resp.headers)
+        try:
+            body = _LIST_DECODER.decode(resp.content)
+        except msgspec.DecodeError as e:
+            raise errors.DecodeError(f"LIST {path}: {e}") from e
+        items = [_native.StoredObject(raw) for raw in body.items or ()]
+        return ListResult(items, body.metadata.resourceVersion, body.metadata.continue_ or None)
+
+    def watch(self, path: str, params: dict[str, str]) -> WatchStream:
+        timeout = float(params.get("timeoutSeconds") or 0) or 1800.0
+        return WatchStream(self, self.build_request(path, params), read_timeout=timeout + _WATCH_READ_MARGIN)
+
+
+class WatchStream:
+    """One watch response. :meth:`close` may be called from any thread to abort it."""
+
+    def __init__(self, wire: Wire, request: httpx.Request, *, read_timeout: float) -> None:
+        self._wire = wire
+        self._request = request
+        self._read_timeout = read_timeout
+        self._sock: socket.socket | None = None
+        self._closed = threading.Event()
+        self._httpx_resp: httpx.Response | None = None
+
+    def close(self) -> None:
+        self._closed.set()
+        sock = self._sock
+        if sock is not None:
+            try:
+                # Shut the TCP socket down under any TLS layer: this wakes a blocked recv
+                # without touching the SSL object the reading thread is using.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+        resp = self._httpx_resp
+        if resp is not None:
+            resp.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    # -- the informer path: events go straight into the FIFO -----------------------------
+
+    def run_into_fifo(
+        self,
+        fifo: _native.DeltaFIFO,
+        on_opened: Callable[[], None],
+        on_progress: Callable[[str], None],
+    ) -> None:
+        """Stream until the watch ends. Returns on a normal end or close(); raises typed errors."""
+        opened = False
+        feed = _feed_fifo if hasattr(_native.WatchDecoder, "feed_fifo") else _feed_fifo_via_events
+        for decoder, res in self._feeds(lambda d, chunk: feed(d, chunk, fifo)):
+            code = decoder.status_code
+            if not opened and code is not None and 200 <= code < 300:
+                opened = True
+                on_opened()
+            if res.last_resource_version:
+                on_progress(res.last_resource_version)
+            if res.error_status is not None:
+                raise errors.api_error_from_status(res.error_status)
+
+    def events(self) -> Iterator[_native.WatchEvent]:
+        """The event-iterator path; ERROR events raise their ApiError."""
+        for _decoder, evs in self._feeds(lambda d, chunk: d.feed(chunk)):
+            for ev in evs:
+                if ev.type == "ERROR":
+                    raise errors.api_error_from_status(ev.status)
+                yield ev
+
+    def _feeds(self, feed: Callable[[_native.WatchDecoder, Any], _T]) -> Iterator[tuple[_native.WatchDecoder, _T]]:
+        # feed() runs inside these generators so decoder errors pass through their handlers.
+        if self._wire.direct:
+            return self._socket_feeds(feed)
+        return self._httpx_feeds(feed)
+
+    def _socket_feeds(self, feed: Callable[[_native.WatchDecoder, Any], _T]) -> Iterator[tuple[_native.WatchDecoder, _T]]:
+        decoder = _native.WatchDecoder(http=True)
+        sock = self._connect()
+        buf = bytearray(READ_SIZE)
+        view = memoryview(buf)
+        try:
+            while not self._closed.is_set():
+                try:
+                    n = sock.recv_into(buf)
+                except TimeoutError as e:
+                    raise errors.ReadTimeout(f"no data for {self._read_timeout:.0f}s on watch") from e
+                except (ssl.SSLError, OSError) as e:
+                    if self._closed.is_set():
+                        return
+                    raise errors.StreamTruncated(f"watch connection broke: {e}") from e
+                if n == 0:
+                    if self._closed.is_set():
+                        return
+                    self._finish(decoder)
+                    return
+                try:
+                    res = feed(decoder, view[:n])
+                except errors.TooManyRequests as e:
+                    if e.retry_after is None:
+                        e.retry_after = _retry_after(decoder.headers)
+                    raise
+                yield decoder, res
+                # A malformed line poisons the decoder, but the error only surfaces on the
+                # next call; probe with an empty feed so a quiet stream cannot hide it.
+                feed(decoder, _EMPTY)
+                if decoder.complete:
+                    return  # terminating chunk seen; the connection may stay open (keep-alive)
+        finally:
+            self._sock = None
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _finish(self, decoder: _native.WatchDecoder) -> None:
+        if decoder.status_code is None:
+            raise errors.StreamTruncated("the server closed the watch connection before answering")
+        decoder.finish()
+        if not 200 <= decoder.status_code < 300:
+            raise errors.api_error_from_status(None, code=decoder.status_code, retry_after=_retry_after(decoder.headers))
+
+    def _connect(self) -> socket.socket:
+        url = self._request.url
+        host = url.host
+        https = url.scheme == "https"
+        port = url.port or (443 if https else 80)
+        cfg = self._wire.config
+        try:
+            raw = socket.create_connection((host, port), timeout=min(30.0, self._read_timeout))
+        except OSError as e:
+            raise errors.ConnectError(f"cannot connect to {host}:{port}: {e}") from e
+        try:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock: socket.socket = raw
+            if https:
+                sock = cfg.ssl_context.wrap_socket(raw, server_hostname=cfg.tls_server_name or host)
+            sock.sendall(serialize_request(self._request))
+            sock.settimeout(self._read_timeout)
+        except (ssl.SSLError, OSError) as e:
+            raw.close()
+            raise errors.ConnectError(f"TLS/handshake with {host}:{port} failed: {e}") from e
+        self._sock = sock
+        if self._closed.is_set():
+            self.close()
+        return sock
+
+    def _httpx_feeds(self, feed: Callable[[_native.WatchDecoder, Any], _T]) -> Iterator[tuple[_native.WatchDecoder, _T]]:
+        client = self._wire.client
+        timeout = httpx.Timeout(30.0, read=self._read_timeout)
+        self._request.extensions["timeout"] = timeout.as_dict()
+        try:
+            resp = client.send(self._request, stream=True)
+        except httpx.HTTPError as e:
+            raise _map_httpx(e) from e
+        self._httpx_resp = resp
+        try:
+            if resp.status_code >= 300:
+                raise _status_error(resp.read(), resp.status_code, resp.headers)
+            decoder = _native.WatchDecoder(http=False)
+            try:
+                for chunk in resp.iter_raw():
+                    yield decoder, feed(decoder, chunk)
+                    feed(decoder, _EMPTY)  # surface a poisoned decoder now (see above)
+                    if self._closed.is_set():
+                        return
+                decoder.finish()
+            except httpx.HTTPError as e:
+                if self._closed.is_set():
+                    return
+                raise _map_httpx(e) from e
+        finally:
+            resp.close()
+
+
+def _feed_fifo(decoder: _native.WatchDecoder, data: Any, fifo: _native.DeltaFIFO) -> Any:
+    return decoder.feed_fifo(data, fifo)
+
+
+class _PyFeedResult:
+    """Same fields as ``_native.FeedResult``, for the interim path below."""
+
+    __slots__ = ("events", "bookmarks", "last_resource_version", "initial_events_end", "error_status")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.bookmarks = 0
+        self.last_resource_version: str | None = None
+        self.initial_events_end = False
+        self.error_status: dict[str, Any] | None = None
+
+
+def _feed_fifo_via_events(decoder: _native.WatchDecoder, data: Any, fifo: _native.DeltaFIFO) -> Any:
+    """Interim: for a build whose decoder lacks ``feed_fifo`` (the decode and store branches
+    not yet joined), queue events from Python. One Python step per event: slow, but correct."""
+    r = _PyFeedResult()
+    for ev in decoder.feed(data):
+        t = ev.type
+        if t == "ERROR":
+            r.error_status = ev.status
+            break
+        if t == "BOOKMARK":
+            r.bookmarks += 1
+            r.initial_events_end = r.initial_events_end or ev.initial_events_end
+        else:
+            r.events += 1
+            obj = ev.object
+            assert obj is not None  # ADDED/MODIFIED/DELETED always carry their object
+            if t == "ADDED":
+                fifo.add(obj)
+            elif t == "MODIFIED":
+                fifo.update(obj)
+            else:
+                fifo.delete(obj)
+        r.last_resource_version = ev.resource_version
+    return r
+
+
+def serialize_request(request: httpx.Request) -> bytes:
+    """HTTP/1.1 request head for a watch: httpx's headers minus compression, which the Rust
+    decoder does not undo and kube-apiserver only applies when asked."""
+    lines = [b"GET " + request.url.raw_path + b" HTTP/1.1"]
+    for k, v in request.headers.raw:
+        if k.lower() in (b"accept-encoding", b"connection"):
+            continue
+        lines.append(k + b": " + v)
+    lines.append(b"Accept-Encoding: identity")
+    return b"\r\n".join(lines) + b"\r\n\r\n"

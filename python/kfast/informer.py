@@ -1,0 +1,280 @@
+"""SharedIndexInformer: a cache of one resource kept current by list+watch, with handlers.
+
+Two threads per informer. The reflector thread runs the list/watch state machine; watch
+bytes go from the socket into the Rust decoder and straight into the Rust DeltaFIFO. The
+processor thread calls ``_native.process_batch``, which pops up to a few thousand keys and
+applies them to the Indexer with the GIL released, and then dispatches that batch of
+notifications to Python handlers in one Python loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import inspect
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kfast import _native
+from kfast._config import Config
+from kfast._driver import ReflectorRunner
+from kfast._lister import Lister
+from kfast._reflector import Reflector, ReflectorOptions
+from kfast._view import ObjectView
+from kfast._wire import Wire, resource_path
+from kfast.index import NAMESPACE_INDEX
+
+__all__ = ["SharedIndexInformer", "EventHandlerRegistration", "Handler", "Tombstone"]
+
+log = logging.getLogger("kfast.informer")
+
+Tombstone = _native.DeletedFinalStateUnknown
+Handler = Callable[..., Any]
+_ADD, _UPDATE, _DELETE = 0, 1, 2
+
+
+class EventHandlerRegistration:
+    """What :meth:`SharedIndexInformer.add_event_handler` returns; ``remove()`` detaches it."""
+
+    __slots__ = ("on_add", "on_update", "on_delete", "_informer", "_replayed", "_add_flag", "removed")
+
+    def __init__(self, informer: SharedIndexInformer, on_add: Handler | None,
+                 on_update: Handler | None, on_delete: Handler | None) -> None:
+        self.on_add = on_add
+        self._add_flag = on_add is not None and _takes_two(on_add)
+        self.on_update = on_update
+        self.on_delete = on_delete
+        self._informer = informer
+        self._replayed = False  # a handler added late first gets the cache as adds
+        self.removed = False
+
+    def remove(self) -> None:
+        self._informer._remove_handler(self)
+
+    def has_synced(self) -> bool:
+        return self._replayed and self._informer.has_synced()
+
+
+class SharedIndexInformer:
+    """Keeps ``indexer`` equal to the server's view of one resource and tells handlers.
+
+    ``on_add(obj, is_in_initial_list)``, ``on_update(old, new)`` and ``on_delete(obj)`` get
+    :class:`ObjectView` objects; ``on_delete`` gets a :class:`Tombstone`
+    (``DeletedFinalStateUnknown``) when the delete was inferred by a relist. A handler that
+    raises is logged and the informer carries on. Handlers run on the processor thread.
+    ``on_add`` may also take just one argument.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        resource: str = "pods",
+        *,
+        group: str = "",
+        version: str = "v1",
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        indexers: Mapping[str, Any] | None = None,
+        resync_period: float = 0,
+        page_size: int = 500,
+        wire: Wire | None = None,
+    ) -> None:
+        self.config = config
+        self.resource = resource
+        self.path = resource_path(resource, group=group, version=version, namespace=namespace)
+        idx = dict(indexers or {})
+        idx.setdefault(NAMESPACE_INDEX, _native.IndexFunc.namespace())
+        self._indexer = _native.Indexer(idx)
+        self._fifo = _native.DeltaFIFO(known_objects=self._indexer)
+        self._wire = wire or Wire(config)
+        self._owns_wire = wire is None
+        self._reflector = Reflector(ReflectorOptions(label_selector=label_selector,
+                                                     field_selector=field_selector,
+                                                     page_size=page_size))
+        self._runner = ReflectorRunner(self._wire, self.path, self._fifo, self._reflector)
+        self._lister = Lister(self._indexer, namespace)
+        self.resync_period = float(resync_period)
+        self._handlers: list[EventHandlerRegistration] = []
+        self._handlers_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._started = False
+        self.dispatched = 0  # notifications handed to handlers, for tests and metrics
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def indexer(self) -> _native.Indexer:
+        return self._indexer
+
+    @property
+    def fifo(self) -> _native.DeltaFIFO:
+        return self._fifo
+
+    @property
+    def lister(self) -> Lister:
+        return self._lister
+
+    @property
+    def reflector(self) -> Reflector:
+        return self._reflector
+
+    @property
+    def runner(self) -> ReflectorRunner:
+        return self._runner
+
+    def add_event_handler(self, on_add: Handler | None = None, on_update: Handler | None = None,
+                          on_delete: Handler | None = None) -> EventHandlerRegistration:
+        reg = EventHandlerRegistration(self, on_add, on_update, on_delete)
+        with self._handlers_lock:
+            # Before start there is nothing to replay; after, the processor replays the cache.
+            reg._replayed = not self._started
+            self._handlers = [*self._handlers, reg]
+        return reg
+
+    def _remove_handler(self, reg: EventHandlerRegistration) -> None:
+        with self._handlers_lock:
+            reg.removed = True
+            self._handlers = [h for h in self._handlers if h is not reg]
+
+    def start(self) -> SharedIndexInformer:
+        with self._handlers_lock:
+            if self._started:
+                return self
+            self._started = True
+        name = f"kfast-{self.resource}"
+        for target, suffix in ((self._runner.run, "reflector"), (self._process_loop, "processor")):
+            t = threading.Thread(target=target, name=f"{name}-{suffix}", daemon=True)
+            self._threads.append(t)
+            t.start()
+        return self
+
+    def has_synced(self) -> bool:
+        return self._fifo.has_synced()
+
+    def wait_for_sync(self, timeout: float | None = None) -> bool:
+        end = None if timeout is None else time.monotonic() + timeout
+        delay = 0.001
+        while not self.has_synced():
+            if self._stop.is_set():
+                return False
+            if end is not None and time.monotonic() >= end:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._runner.stop()
+        self._fifo.close()
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout)
+        if self._owns_wire:
+            self._wire.close()
+
+    def __enter__(self) -> SharedIndexInformer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- processor thread -------------------------------------------------------------------
+
+    def _process_loop(self) -> None:
+        next_resync = time.monotonic() + self.resync_period if self.resync_period > 0 else None
+        while not self._stop.is_set():
+            handlers = self._handlers
+            if any(not h._replayed for h in handlers):
+                self._replay(handlers)
+            if next_resync is not None and time.monotonic() >= next_resync:
+                self._fifo.resync()
+                next_resync = time.monotonic() + self.resync_period
+            try:
+                out = _native.process_batch(self._fifo, self._indexer, collect=bool(handlers))
+            except Exception:  # noqa: BLE001 - the processor must survive anything
+                log.exception("informer %s: process_batch failed", self.path)
+                time.sleep(0.1)
+                continue
+            if isinstance(out, int):
+                if out < 0:
+                    return  # FIFO closed and drained
+                continue
+            if out:
+                self._dispatch(out, self._handlers)
+
+    def _replay(self, handlers: list[EventHandlerRegistration]) -> None:
+        # Runs on the processor thread between batches, so the replay and later
+        # notifications arrive in order.
+        objs = self._indexer.list()
+        for h in handlers:
+            if h._replayed or h.removed:
+                continue
+            h._replayed = True
+            if h.on_add is not None:
+                for o in objs:
+                    _call(h, self.path, ObjectView(o), False)
+
+    def _dispatch(self, notes: list[Any], handlers: list[EventHandlerRegistration]) -> None:
+        path = self.path
+        for kind, obj, old, initial in notes:
+            if kind == _ADD:
+                v = ObjectView(obj)
+                for h in handlers:
+                    if h.on_add is not None:
+                        _call(h, path, v, initial)
+            elif kind == _UPDATE:
+                nv, ov = ObjectView(obj), ObjectView(old)
+                for h in handlers:
+                    if h.on_update is not None:
+                        _call2(h.on_update, path, ov, nv)
+            else:
+                dv = obj if isinstance(obj, Tombstone) else ObjectView(obj)
+                for h in handlers:
+                    if h.on_delete is not None:
+                        _call1(h.on_delete, path, dv)
+        self.dispatched += len(notes)
+
+
+def _takes_two(fn: Handler) -> bool:
+    """Whether ``on_add`` wants ``is_in_initial_list`` (``on_add(obj)`` is the common spelling)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    n = 0
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            return True
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            n += 1
+    return n >= 2
+
+
+def _call(h: EventHandlerRegistration, path: str, v: ObjectView, initial: bool) -> None:
+    fn = h.on_add
+    assert fn is not None
+    try:
+        if h._add_flag:
+            fn(v, initial)
+        else:
+            fn(v)
+    except Exception:  # noqa: BLE001
+        log.exception("informer %s: add handler %r failed", path, fn)
+
+
+def _call2(fn: Handler, path: str, a: Any, b: Any) -> None:
+    try:
+        fn(a, b)
+    except Exception:  # noqa: BLE001
+        log.exception("informer %s: update handler %r failed", path, fn)
+
+
+def _call1(fn: Handler, path: str, a: Any) -> None:
+    try:
+        fn(a)
+    except Exception:  # noqa: BLE001
+        log.exception("informer %s: delete handler %r failed", path, fn)
