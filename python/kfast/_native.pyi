@@ -27,7 +27,7 @@ class StoredObject:
     ``msgspec.json.decode(obj)`` decodes it without a copy.
     """
 
-    def __init__(self, json: Buffer) -> None:
+    def __new__(cls, json: Buffer) -> StoredObject:
         """Parse a JSON object (bytes) and extract its metadata. Raises DecodeError."""
     @property
     def key(self) -> str:
@@ -62,7 +62,7 @@ class DeletedFinalStateUnknown:
     """Tombstone: the object was deleted while the client was not watching. ``obj`` is the
     last state the cache knew (None if it never knew one)."""
 
-    def __init__(self, key: str, obj: StoredObject | None) -> None: ...
+    def __new__(cls, key: str, obj: StoredObject | None) -> DeletedFinalStateUnknown: ...
     @property
     def key(self) -> str: ...
     @property
@@ -126,7 +126,7 @@ class WatchDecoder:
     raised by the next call. The GIL is released while parsing.
     """
 
-    def __init__(self, *, http: bool = True, max_line_bytes: int = 67108864) -> None: ...
+    def __new__(cls, *, http: bool = True, max_line_bytes: int = 67108864) -> WatchDecoder: ...
     @property
     def status_code(self) -> int | None:
         """HTTP status once the head has been parsed (None before; 200 when http=False)."""

@@ -76,7 +76,8 @@ impl PyWatchDecoder {
 #[pymethods]
 impl PyWatchDecoder {
     #[new]
-    #[pyo3(signature = (*, http = true, max_line_bytes = crate::decode::DEFAULT_MAX_LINE_BYTES))]
+    // The literal keeps the default visible to Python introspection (and stubtest).
+    #[pyo3(signature = (*, http = true, max_line_bytes = 67108864))]
     fn py_new(http: bool, max_line_bytes: usize) -> Self {
         PyWatchDecoder { inner: Decoder::new(DecoderOptions { http, max_line_bytes }) }
     }
@@ -233,3 +234,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyWatchDecoder>()?;
     Ok(())
 }
+
+// `WatchDecoder.__new__` spells the default as a literal; keep it equal to the core's.
+const _: () = assert!(crate::decode::DEFAULT_MAX_LINE_BYTES == 67108864);
