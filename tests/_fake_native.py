@@ -433,9 +433,8 @@ def install() -> list[str]:
     if not all(hasattr(_native, n) for n in store):
         # A native decoder's feed_fifo only accepts the native DeltaFIFO: fake both together.
         todo = {**store, "WatchDecoder": WatchDecoder}
-    elif not hasattr(_native, "WatchDecoder"):
+    elif not hasattr(_native, "WatchDecoder") or not hasattr(_native.WatchDecoder, "feed_fifo"):
         todo = {"WatchDecoder": WatchDecoder}
-    # A native decoder without feed_fifo is fine: kfast._wire queues its events from Python.
     for name, v in todo.items():
         setattr(_native, name, v)
     return sorted(todo)
