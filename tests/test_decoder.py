@@ -188,12 +188,18 @@ def test_gil_is_released_during_a_big_feed() -> None:
     t.start()
     try:
         time.sleep(0.01)
-        d = WatchDecoder()
-        before = ticks
-        evs = d.feed(resp)  # tens of ms of parsing; the spinner runs only if the GIL is free
-        during = ticks - before
+        # If the GIL were held, the spinner could never run during a feed; on a busy machine
+        # it may simply not be scheduled in one, so a few attempts are allowed.
+        progressed = []
+        for _ in range(5):
+            d = WatchDecoder()
+            before = ticks
+            evs = d.feed(resp)  # tens of ms of parsing
+            progressed.append(ticks - before)
+            if progressed[-1] > 0:
+                break
     finally:
         stop.set()
         t.join()
     assert len(evs) == 3000
-    assert during > 0
+    assert max(progressed) > 0, progressed

@@ -70,38 +70,8 @@ impl Object {
     /// Values at a dotted field path (`spec.nodeName`): a scalar gives its text, a list of
     /// scalars one value per element, absent or null gives none.
     pub fn field_values(&self, path: &str) -> Vec<String> {
-        let v: serde_json::Value = match serde_json::from_slice(&self.json) {
-            Ok(v) => v,
-            Err(_) => return Vec::new(),
-        };
-        let mut cur = &v;
-        for part in path.split('.') {
-            match cur.get(part) {
-                Some(next) => cur = next,
-                None => return Vec::new(),
-            }
-        }
-        let mut out = Vec::new();
-        push_scalar_values(cur, &mut out);
-        out
-    }
-}
-
-fn push_scalar_values(v: &serde_json::Value, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::Null => {}
-        serde_json::Value::String(s) => out.push(s.clone()),
-        serde_json::Value::Bool(b) => out.push(b.to_string()),
-        serde_json::Value::Number(n) => out.push(n.to_string()),
-        serde_json::Value::Array(items) => {
-            for it in items {
-                match it {
-                    serde_json::Value::Array(_) | serde_json::Value::Object(_) => {}
-                    other => push_scalar_values(other, out),
-                }
-            }
-        }
-        serde_json::Value::Object(_) => {}
+        // The watch decoder's scanner walks the bytes; no serde_json::Value is built.
+        crate::decode::field_values(&self.json, path)
     }
 }
 

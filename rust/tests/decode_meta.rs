@@ -223,3 +223,64 @@ fn type_rules_match_reference() {
     let bad = b"{\"kind\":\"\xff\"}";
     assert!(extract_meta(bad).is_err() && object::extract_meta(bad).is_err());
 }
+
+/// The serde_json `field_values` that `decode::field_values` replaced: the reference.
+fn field_values_reference(json: &[u8], path: &str) -> Vec<String> {
+    let v: serde_json::Value = match serde_json::from_slice(json) {
+        Ok(v) => v,
+        Err(_) => return Vec::new(),
+    };
+    let mut cur = &v;
+    for part in path.split('.') {
+        match cur.get(part) {
+            Some(next) => cur = next,
+            None => return Vec::new(),
+        }
+    }
+    fn push(v: &serde_json::Value, out: &mut Vec<String>, top: bool) {
+        match v {
+            serde_json::Value::Null | serde_json::Value::Object(_) => {}
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Bool(b) => out.push(b.to_string()),
+            serde_json::Value::Number(n) => out.push(n.to_string()),
+            serde_json::Value::Array(items) if top => items.iter().for_each(|i| push(i, out, false)),
+            serde_json::Value::Array(_) => {}
+        }
+    }
+    let mut out = Vec::new();
+    push(cur, &mut out, true);
+    out
+}
+
+#[test]
+fn field_values_agree_with_the_serde_json_reference() {
+    let paths = [
+        "spec.nodeName", "metadata.name", "status.phase", "status.podIPs", "spec.priority",
+        "spec.containers", "metadata.labels.app", "status.conditions", "spec.enableServiceLinks",
+        "metadata", "nope", "spec.nodeName.x", "status.hostIPs.ip", "",
+    ];
+    for i in 0..40 {
+        let p = pods::pod(i);
+        let o = object::Object::from_json(p.as_bytes()).unwrap();
+        for path in paths {
+            assert_eq!(o.field_values(path), field_values_reference(p.as_bytes(), path), "{path}");
+        }
+    }
+    for (json, path) in [
+        (r#"{"a":{"b":[1,"x",true,null,[2],{"c":3},-0,1.5e3,12345678901234567890]}}"#, "a.b"),
+        (r#"{"a":1,"a":2}"#, "a"),
+        (r#"{"a":{"\u0062":"esc\u00e9"}}"#, "a.b"),
+        (r#"{"a":null}"#, "a"),
+        (r#"{"a":[]}"#, "a"),
+        (r#"{"a":"x"} trailing"#, "a"),
+        (r#"{"a":"x","b":[1,}"#, "a"),
+        (r#"[{"a":1}]"#, "a"),
+        (r#"{"a":{"b":1}}"#, "a..b"),
+    ] {
+        assert_eq!(
+            kfast_native::decode::field_values(json.as_bytes(), path),
+            field_values_reference(json.as_bytes(), path),
+            "{json} {path}"
+        );
+    }
+}

@@ -6,6 +6,10 @@
 #[path = "../../../rust/tests/support/pods.rs"]
 mod pods;
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use kfast_native::decode::{extract_meta as kfast_scan, Decoder, DecoderOptions};
 use kfast_native::object::{extract_meta as serde_reference, Meta, OwnerRef};
 use serde::Deserialize;

@@ -12,37 +12,38 @@ use super::scan::{ScanError, ScanResult, MAX_DEPTH};
 pub(super) fn skip(buf: &[u8], mut i: usize, max_depth: u32, nl: bool) -> ScanResult<usize> {
     let err = |pos: usize, msg: &'static str| Err(ScanError { pos, msg });
     let mut stack = [0u64; (MAX_DEPTH as usize).div_ceil(64)];
+    let is_object = |stack: &[u64], level: usize| stack[level / 64] & (1 << (level % 64)) != 0;
     let mut depth: usize = 0;
+    // Whether the innermost open container is an object (kept in a register; the stack is
+    // only read when a container closes).
+    let mut in_object = false;
+    // The byte at `i` is carried along (`c`), so that each byte is loaded once.
+    let mut c = at(buf, i);
     loop {
         // A value starts at `i`.
-        match at(buf, i) {
+        match c {
             b'"' => i = string_end(buf, i + 1)?.0,
-            b'{' => {
+            b'{' | b'[' => {
                 if depth as u32 >= max_depth {
                     return err(i, "nesting too deep");
                 }
-                stack[depth / 64] |= 1 << (depth % 64);
-                depth += 1;
-                i = skip_ws(buf, i + 1, nl);
-                if at(buf, i) == b'}' {
-                    depth -= 1;
-                    i += 1;
+                let object = c == b'{';
+                if object {
+                    stack[depth / 64] |= 1 << (depth % 64);
                 } else {
-                    i = key_colon(buf, i, nl)?;
-                    continue;
+                    stack[depth / 64] &= !(1 << (depth % 64));
                 }
-            }
-            b'[' => {
-                if depth as u32 >= max_depth {
-                    return err(i, "nesting too deep");
-                }
-                stack[depth / 64] &= !(1 << (depth % 64));
                 depth += 1;
-                i = skip_ws(buf, i + 1, nl);
-                if at(buf, i) == b']' {
-                    depth -= 1;
+                in_object = object;
+                (i, c) = ws_byte(buf, i + 1, nl);
+                if c == if object { b'}' } else { b']' } {
                     i += 1;
+                    depth -= 1;
+                    in_object = depth > 0 && is_object(&stack, depth - 1);
                 } else {
+                    if object {
+                        (i, c) = key_colon(buf, i, c, nl)?;
+                    }
                     continue;
                 }
             }
@@ -58,57 +59,61 @@ pub(super) fn skip(buf: &[u8], mut i: usize, max_depth: u32, nl: bool) -> ScanRe
             if depth == 0 {
                 return Ok(i);
             }
-            i = skip_ws(buf, i, nl);
-            let top = depth - 1;
-            let in_object = stack[top / 64] & (1 << (top % 64)) != 0;
-            match at(buf, i) {
+            (i, c) = ws_byte(buf, i, nl);
+            match c {
                 b',' => {
-                    i = skip_ws(buf, i + 1, nl);
+                    (i, c) = ws_byte(buf, i + 1, nl);
                     if in_object {
-                        i = key_colon(buf, i, nl)?;
+                        (i, c) = key_colon(buf, i, c, nl)?;
                     }
                     break;
                 }
-                b'}' if in_object => {
-                    depth -= 1;
-                    i += 1;
-                }
-                b']' if !in_object => {
-                    depth -= 1;
-                    i += 1;
-                }
+                b'}' if in_object => {}
+                b']' if !in_object => {}
                 _ if in_object => return err(i, "expected ',' or '}'"),
                 _ => return err(i, "expected ',' or ']'"),
             }
+            i += 1;
+            depth -= 1;
+            in_object = depth > 0 && is_object(&stack, depth - 1);
         }
     }
 }
 
-/// `"key"` then `:` then whitespace; returns the index of the value.
+/// `"key"` (`c` is the byte at `i`) then `:` then whitespace; returns the index and first
+/// byte of the value.
 #[inline(always)]
-fn key_colon(buf: &[u8], i: usize, nl: bool) -> ScanResult<usize> {
-    if at(buf, i) != b'"' {
+fn key_colon(buf: &[u8], i: usize, c: u8, nl: bool) -> ScanResult<(usize, u8)> {
+    if c != b'"' {
         return Err(ScanError { pos: i, msg: "expected a string key" });
     }
     let mut i = string_end(buf, i + 1)?.0;
-    if at(buf, i) != b':' {
-        i = skip_ws(buf, i, nl);
-        if at(buf, i) != b':' {
+    let mut c = at(buf, i);
+    if c != b':' {
+        (i, c) = ws_byte(buf, i, nl);
+        if c != b':' {
             return Err(ScanError { pos: i, msg: "expected ':'" });
         }
     }
-    Ok(skip_ws(buf, i + 1, nl))
+    Ok(ws_byte(buf, i + 1, nl))
+}
+
+/// The first non-whitespace index at or after `i`, and its byte.
+#[inline(always)]
+fn ws_byte(buf: &[u8], mut i: usize, nl: bool) -> (usize, u8) {
+    loop {
+        let c = at(buf, i);
+        match c {
+            b' ' | b'\r' | b'\t' => i += 1,
+            b'\n' if nl => i += 1,
+            _ => return (i, c),
+        }
+    }
 }
 
 #[inline(always)]
-pub(super) fn skip_ws(buf: &[u8], mut i: usize, nl: bool) -> usize {
-    loop {
-        match at(buf, i) {
-            b' ' | b'\r' | b'\t' => i += 1,
-            b'\n' if nl => i += 1,
-            _ => return i,
-        }
-    }
+pub(super) fn skip_ws(buf: &[u8], i: usize, nl: bool) -> usize {
+    ws_byte(buf, i, nl).0
 }
 
 #[inline]

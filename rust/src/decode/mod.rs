@@ -2,18 +2,22 @@
 //! Knows nothing of Python; `py/decode.rs` adapts it.
 //!
 //! Layers, each incremental so that any split of the input gives the same events:
-//! `http` (head + chunk/length/close framing) -> line splitting here (a line is carried
-//! across reads in `line`, and only new bytes are searched for '\n', so a many-MiB line
-//! fed in small pieces costs linear time) -> `event` (one line -> one event) built on
-//! `scan` (validating JSON scanner) and `meta` (metadata extraction).
+//! `http` (head + chunk/length/close framing) -> lines, here: a line that ends inside the
+//! current read is decoded in place, the scanner finding its end as it parses; a line that
+//! continues is carried in `line`, and only new bytes are searched for its '\n', so a
+//! many-MiB line fed in small pieces costs linear time -> `event` (one line -> one event)
+//! built on `scan`/`lex` (validating JSON scanner) and `meta` (metadata extraction).
+//! `field` reuses the scanner for `Object::field_values`.
 
 mod event;
+mod field;
 mod http;
 mod lex;
 mod meta;
 pub mod scan;
 
 pub use event::{EventKind, WatchEvent};
+pub use field::field_values;
 
 use crate::error::{Error, Result, Status};
 use event::Line;
@@ -157,8 +161,8 @@ impl Decoder {
             if self.line.capacity() > KEEP_LINE_CAPACITY {
                 self.line = Vec::new();
             }
-            r?;
             self.body_offset += i as u64 + 1;
+            r?;
             rest = &rest[i + 1..];
         }
         // Decode lines in place: the scanner finds the end of each event while parsing it
