@@ -140,6 +140,7 @@ def kfast_pipeline(url: str, rv: str, churn: ChurnInfo) -> Row:
     import threading
 
     from kfast import _native
+    from kfast._bench import settle_memory
 
     name = "kfast decode -> DeltaFIFO -> Indexer (Rust only)"
     if not hasattr(_native, "WatchDecoder") or not hasattr(_native.WatchDecoder, "feed_fifo"):
@@ -159,6 +160,7 @@ def kfast_pipeline(url: str, rv: str, churn: ChurnInfo) -> Row:
     dec = _native.WatchDecoder(http=True)
     worker = threading.Thread(target=process, daemon=True)
     queued = 0
+    settle_memory()
     rss0 = rss_bytes()
     with socket.create_connection(addr) as s:
         t0 = time.perf_counter()
@@ -172,6 +174,7 @@ def kfast_pipeline(url: str, rv: str, churn: ChurnInfo) -> Row:
         fifo.close()
         worker.join(300)
         dt = time.perf_counter() - t0
+    settle_memory()
     return Row(name, queued, dt, churn.nbytes, memory_bytes=rss_bytes() - rss0,
                note=f"{len(idx):,} objects cached" + ("" if not worker.is_alive()
                                                       else "; PROCESSOR DID NOT FINISH"))
@@ -180,7 +183,8 @@ def kfast_pipeline(url: str, rv: str, churn: ChurnInfo) -> Row:
 def kfast_informer(args: argparse.Namespace, handler: bool) -> Row:
     """A fresh simulator (same seed, same stream); informer lists, then the churn is
     released and timed until the cache holds the server's final state."""
-    from kfast._bench import make_informer, native_missing, wait_until_cache_matches
+    from kfast._bench import (make_informer, native_missing, settle_memory,
+                              wait_until_cache_matches)
     from kfast._config import Config
 
     name = "kfast informer" + (" + Python handler" if handler else ", no handler")
@@ -194,6 +198,7 @@ def kfast_informer(args: argparse.Namespace, handler: bool) -> Row:
         def count(_: Any) -> None:
             calls[0] += 1
 
+        settle_memory()
         rss0 = rss_bytes()
         inf = make_informer(Config.for_url(sim.url), "pods", None, count if handler else None)
         inf.start()
@@ -205,6 +210,7 @@ def kfast_informer(args: argparse.Namespace, handler: bool) -> Row:
             sim.release_churn()
             t_done, ok, _ = wait_until_cache_matches(inf, sim, churn, 300)
             dt = t_done - t0
+            settle_memory()  # what the cache keeps, not the freed FIFO backlog
             mem = rss_bytes() - rss0
             extra = [f"{v} {c}" for v, c in sim.requests()[n_req:] if v == "list" or c != 200]
         finally:

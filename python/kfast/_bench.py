@@ -43,6 +43,7 @@ class BenchOptions:
     namespace: str | None = None
     duration: float = 10.0
     timeout: float = 300.0
+    indexes: tuple[str, ...] = ("namespace", "node")
 
     @property
     def cluster(self) -> bool:
@@ -70,6 +71,7 @@ class BenchResult:
     baseline_events_per_second: float | None = None
     ratio_vs_baseline: float | None = None
     handler_calls: int = 0
+    indexes: list[str] = field(default_factory=list)
     # Requests the informer made during the watch phase: one watch is the healthy case;
     # any list means it relisted, and the events/s is then not a watch measurement.
     watch_phase_requests: dict[str, int] = field(default_factory=dict)
@@ -143,16 +145,19 @@ class Progress:
 
 
 def make_informer(config: Any, resource: str, namespace: str | None,
-                  on_event: Callable[[Any], None] | None) -> Any:
-    """INTEGRATION POINT with branch ``informer``: a SharedIndexInformer with the two
-    built-in Rust indexes the benchmark promises (namespace, ``spec.nodeName``) and, when
+                  on_event: Callable[[Any], None] | None,
+                  indexes: tuple[str, ...] = ("namespace", "node")) -> Any:
+    """INTEGRATION POINT with branch ``informer``: a SharedIndexInformer with the built-in
+    Rust indexes the benchmark promises (namespace, ``spec.nodeName`` as "node") and, when
     asked, one Python handler that reads ``obj["metadata"]["name"]``."""
     from kfast import index
     from kfast.informer import SharedIndexInformer
 
+    def build(name: str) -> Any:
+        return index.by_namespace() if name == "namespace" else index.by_field("spec.nodeName")
+
     inf = SharedIndexInformer(config, resource=resource, namespace=namespace,
-                              indexers={"namespace": index.by_namespace(),
-                                        "node": index.by_field("spec.nodeName")})
+                              indexers={name: build(name) for name in indexes})
     if on_event is not None:
         cb = on_event
         inf.add_event_handler(on_add=lambda o: cb(o["metadata"]["name"]),
@@ -257,7 +262,7 @@ def _run_simulator(opts: BenchOptions) -> BenchResult:
             res.peak_rss_bytes = peak_rss_bytes()
             return res
         inf = make_informer(Config.for_url(sim.url), "pods", None,
-                            count if opts.handler else None)
+                            count if opts.handler else None, opts.indexes)
         try:
             res.sync_seconds = _sync(inf, stats.objects, opts, "initial sync (list)")
             res.sync_objects_per_second = stats.objects / res.sync_seconds
@@ -385,7 +390,7 @@ def _run_cluster(opts: BenchOptions) -> BenchResult:
     settle_memory()
     rss0 = rss_bytes()
     # Without --handler the events are still counted, by a handler that only counts.
-    inf = make_informer(cfg, opts.resource, opts.namespace, count)
+    inf = make_informer(cfg, opts.resource, opts.namespace, count, opts.indexes)
     try:
         res.sync_seconds = _sync(inf, None, opts, f"initial sync ({opts.resource})")
         res.objects = len(inf.indexer)
@@ -416,7 +421,9 @@ def _run_cluster(opts: BenchOptions) -> BenchResult:
 
 
 def run_bench(opts: BenchOptions) -> BenchResult:
-    return _run_cluster(opts) if opts.cluster else _run_simulator(opts)
+    res = _run_cluster(opts) if opts.cluster else _run_simulator(opts)
+    res.indexes = list(opts.indexes)
+    return res
 
 
 # -------------------------------------------------------------------------------- output
@@ -434,7 +441,8 @@ def format_result(r: BenchResult) -> str:
         lines.append(f"  watch events                  {r.watch_events:>12,}"
                      f"   in {r.watch_seconds:.2f} s")
         lines.append(f"  watch events/s                {r.watch_events_per_second:>12,.0f}"
-                     + ("   (Python handler on)" if r.handler else "   (no Python handler)"))
+                     + ("   (Python handler on" if r.handler else "   (no Python handler")
+                     + f"; indexes: {', '.join(r.indexes) or 'none'})")
     if r.verified is not None:
         lines.append(f"  cache matches server          {'yes' if r.verified else 'NO':>12}"
                      f"   ({r.verify_detail})")

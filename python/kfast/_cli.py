@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='add a Python handler reading obj["metadata"]["name"]')
     b.add_argument("--no-baseline", dest="baseline", action="store_false",
                    help="skip the httpx + json.loads baseline")
+    b.add_argument("--indexes", default="namespace,node",
+                   help='built-in indexes: comma list of "namespace", "node" (spec.nodeName), '
+                   'or "none" (default: namespace,node)')
     b.add_argument("--seed", type=int, default=1)
     b.add_argument("--json", action="store_true", help="print the result as JSON")
     b.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -70,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _bench(args: argparse.Namespace) -> int:
     from kfast._bench import BenchOptions, format_result, result_json, run_bench
 
-    opts = BenchOptions(objects=args.objects, churn=args.churn, updates=args.updates,
+    indexes = tuple(i for i in args.indexes.split(",") if i and i != "none")
+    unknown = set(indexes) - {"namespace", "node"}
+    if unknown:
+        build_parser().error(f"unknown index {sorted(unknown)}; use namespace, node or none")
+    opts = BenchOptions(indexes=indexes, objects=args.objects, churn=args.churn, updates=args.updates,
                         deletes=args.deletes, handler=args.handler, baseline=args.baseline,
                         seed=args.seed, progress=not args.quiet, kubeconfig=args.kubeconfig,
                         context=args.context, resource=args.resource,
@@ -81,18 +88,30 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _sim(args: argparse.Namespace) -> int:
+    import signal
+
     from kfast.simulator import Simulator
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (and SIGINT, which a background job ignores) stop it cleanly.
+    signal.signal(signal.SIGTERM, on_term)
 
     with Simulator(pods=args.pods, configmaps=args.configmaps, port=args.port,
                    seed=args.seed) as sim:
         print(f"kfast simulator: {sim.url} ({args.pods:,} pods, {args.configmaps:,} "
               "configmaps); Ctrl-C to stop", file=sys.stderr)
         try:
+            owed = 0.0
             while True:
-                if args.churn_rate > 0:
-                    n = max(1, int(args.churn_rate))
-                    sim.release_churn(sim.prepare_churn("pods", n), rate=args.churn_rate)
-                time.sleep(1.0)
+                time.sleep(0.1)
+                # Small batches applied at once: a paced release running in the background
+                # would race the next prepare_churn.
+                owed += args.churn_rate * 0.1
+                if owed >= 1:
+                    sim.release_churn(sim.prepare_churn("pods", int(owed)))
+                    owed -= int(owed)
         except KeyboardInterrupt:
             pass
     return 0
