@@ -29,7 +29,7 @@ export GOTOOLCHAIN=local
 export GOFLAGS="-mod=mod -buildvcs=false"
 export CGO_ENABLED=0
 
-log() { printf 'testenv/build.sh: %s\n' "$*" >&2; }
+log() { printf 'testenv/build.sh [%4ss]: %s\n' "$SECONDS" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 command -v go >/dev/null || die "no 'go' on PATH (Go >= 1.26 is needed to build kube-apiserver)"

@@ -70,7 +70,7 @@ def pytest_runtest_makereport(
     if report.failed and _clusters and item.get_closest_marker("integration") is not None:
         for c in _clusters:
             # A second cluster's logs live under the first's workdir and are listed too.
-            for other in [c, *c._others]:
+            for other in [c, *c.second_clusters]:
                 report.sections.append(
                     (f"server logs: {other.name} ({other.workdir})", other.log_tails(40))
                 )

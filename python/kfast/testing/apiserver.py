@@ -235,6 +235,11 @@ class Cluster:
     ) -> None:
         self.stop()
 
+    @property
+    def second_clusters(self) -> list[Cluster]:
+        """Clusters from :meth:`start_second_cluster` that this one will stop."""
+        return list(self._others)
+
     def log_tails(self, lines: int = 40) -> str:
         """The end of both logs, for a failure report."""
         return (
