@@ -234,7 +234,13 @@ class WatchStream:
     def _finish(self, decoder: _native.WatchDecoder) -> None:
         if decoder.status_code is None:
             raise errors.StreamTruncated("the server closed the watch connection before answering")
-        decoder.finish()
+        try:
+            decoder.finish()
+        except errors.TooManyRequests as e:
+            # A 429 body that ends at EOF is raised here; the delay is in the header.
+            if e.retry_after is None:
+                e.retry_after = _retry_after(decoder.headers)
+            raise
         if not 200 <= decoder.status_code < 300:
             raise errors.api_error_from_status(None, code=decoder.status_code, retry_after=_retry_after(decoder.headers))
 
