@@ -192,7 +192,8 @@ def test_handler_exceptions_do_not_kill_the_informer(sim: Simulator, informer: A
     def boom(*_: Any) -> None:
         raise RuntimeError("handler bug")
 
-    inf.add_event_handler(on_update=boom)
+    reg = inf.add_event_handler(on_add=boom, on_update=boom)
+    eventually(reg.has_synced)  # its replay (300 failing adds) is done
     sim.update("pods", sim.keys()[0])
     sim.update("pods", sim.keys()[1])
     eventually(lambda: len(rec.of("update")) == 2)
