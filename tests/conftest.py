@@ -4,16 +4,7 @@ from pathlib import Path
 
 import pytest
 
-import _fake_native
 from _pki import Pki, _make_pki
-
-# Until the Rust store/decoder land on this branch, the Python side runs against a pure-Python
-# model of the same contract; the report header says which.
-FAKED = _fake_native.install()
-
-
-def pytest_report_header() -> str:
-    return f"kfast._native faked in Python: {', '.join(FAKED) or 'nothing (all native)'}"
 
 
 @pytest.fixture(scope="session")

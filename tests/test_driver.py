@@ -155,3 +155,20 @@ def test_stop_closes_the_open_watch() -> None:
     t.join(2)
     assert not t.is_alive() and streams[0].closed.is_set()
     assert [type(a) for a in runner.history] == [ListRequest, ReplaceStore, WatchRequest]
+
+
+def test_failure_building_the_watch_request_does_not_kill_the_thread() -> None:
+    wire = FakeWire([ListResult([], "5", None), ListResult([], "6", None)], [])
+    orig = wire.watch
+    calls = [0]
+
+    def watch(path: str, params: dict[str, str]) -> FakeStream:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise errors.ConfigError("token file gone")
+        return orig(path, params)
+
+    wire.watch = watch  # type: ignore[method-assign]
+    runner, _, _ = run(wire)
+    assert isinstance(runner.last_error, (errors.ConfigError, errors.StreamTruncated))
+    assert calls[0] >= 2

@@ -231,12 +231,14 @@ def test_jitter_adds_up_to_one_delay() -> None:
 
 
 @pytest.mark.parametrize("reason", ["Expired", "Gone"])
-def test_410_relists_at_last_synced_rv(reason: str) -> None:
+def test_410_relists_at_last_synced_rv_unpaginated(reason: str) -> None:
+    # The initial list was not paginated (RV "0" is served by the watch cache, which ignores
+    # limit), so the relist is unpaginated too: with limit, RV=X would mean Exact, from etcd.
     r = make(page_size=50)
     synced(r, "100")
     r.step(WatchProgress("150"), 1)
     a = r.step(WatchFailed(gone(reason)), 2)
-    assert a == ListRequest({"resourceVersion": "150", "limit": "50"})
+    assert a == ListRequest({"resourceVersion": "150"})
     assert r.step(ListPage(["x"], "160"), 3) == ReplaceStore(["x"], "160")
     w = r.step(StoreReplaced(), 3)
     assert w is not None and w.params["resourceVersion"] == "160"
@@ -257,13 +259,53 @@ def test_relist_falls_back_to_consistent_read_only_when_rv_unavailable(failure: 
     assert not r.rv_unavailable
 
 
+def test_paginated_initial_list_makes_relists_paginated_not_older_than() -> None:
+    r = make(page_size=2)
+    r.start()
+    r.step(ListPage(["a", "b"], "100", "tok"), 0)
+    r.step(ListPage(["c"], "100"), 0)
+    r.step(StoreReplaced(), 0)
+    assert r.paginated_result
+    r.step(WatchProgress("120"), 1)
+    a = r.step(WatchFailed(gone()), 2)
+    assert a == ListRequest({"resourceVersion": "120", "resourceVersionMatch": "NotOlderThan", "limit": "2"})
+    assert r.step(ListPage(["a"], "130", "t2"), 3) == ListRequest({"continue": "t2", "limit": "2"})
+
+
+def test_second_410_right_after_relist_backs_off_and_reads_consistently() -> None:
+    # Seen against a real kube-apiserver after a restart: etcd still serves the old RV, the
+    # new watch cache does not, so LIST at RV and WATCH from its RV alternate forever.
+    r = make()
+    synced(r, "216")
+    r.step(WatchFailed(gone()), 1)
+    r.step(ListPage([], "216"), 1)
+    w = r.step(StoreReplaced(), 1)
+    assert w is not None and w.params["resourceVersion"] == "216"
+    a = r.step(WatchFailed(gone()), 1)
+    assert isinstance(a, Sleep) and a.seconds == pytest.approx(0.8)
+    assert r.step(Slept(), 2) == ListRequest({"resourceVersion": "", "limit": "500"})
+    r.step(ListPage([], "230"), 2)
+    w = r.step(StoreReplaced(), 2)
+    assert w is not None and w.params["resourceVersion"] == "230" and not r.rv_unavailable
+
+
+def test_410_after_progress_relists_at_once_again() -> None:
+    r = make()
+    synced(r, "100")
+    r.step(WatchFailed(gone()), 1)
+    r.step(ListPage([], "110"), 1)
+    r.step(StoreReplaced(), 1)
+    r.step(WatchProgress("120"), 2)
+    assert r.step(WatchFailed(gone()), 3) == ListRequest({"resourceVersion": "120"})
+
+
 def test_relist_other_failure_backs_off_and_retries_same_rv() -> None:
     r = make()
     synced(r, "100")
     r.step(WatchFailed(gone()), 1)
     a = r.step(ListFailed(errors.ConnectError("down")), 2)
     assert isinstance(a, Sleep)
-    assert r.step(Slept(), 3) == ListRequest({"resourceVersion": "100", "limit": "500"})
+    assert r.step(Slept(), 3) == ListRequest({"resourceVersion": "100"})
 
 
 def test_consistent_relist_failing_again_backs_off_and_keeps_rv_empty() -> None:
@@ -291,7 +333,7 @@ def test_unclassified_watch_error_backs_off_then_relists() -> None:
     r.step(WatchProgress("110"), 0)
     a = r.step(WatchFailed(errors.Forbidden({"code": 403})), 1)
     assert isinstance(a, Sleep)
-    assert r.step(Slept(), 2) == ListRequest({"resourceVersion": "110", "limit": "500"})
+    assert r.step(Slept(), 2) == ListRequest({"resourceVersion": "110"})
 
 
 def test_relist_after_rv_unavailable_and_later_failure_uses_empty_rv() -> None:

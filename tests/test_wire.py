@@ -205,3 +205,13 @@ def test_list_errors() -> None:
         with pytest.raises(errors.ApiError) as ei2:
             Wire(Config.for_url(srv.url)).list_page("/api/v1/pods", {})
         assert ei2.value.code == 503
+
+
+def test_429_ending_at_eof_keeps_retry_after() -> None:
+    body = json.dumps(status(429, "TooManyRequests", "later")).encode()
+    head = (f"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 4\r\n"
+            f"Connection: close\r\n\r\n").encode()
+    with ScriptedServer(lambda r: [head, body]) as srv:
+        with pytest.raises(errors.TooManyRequests) as ei:
+            collect(Wire(Config.for_url(srv.url)))
+        assert ei.value.retry_after == 4

@@ -105,7 +105,10 @@ class ReflectorRunner:
         return self._watch(action)
 
     def _watch(self, action: WatchRequest) -> Input | None:
-        stream = self.wire.watch(self.path, action.params)
+        try:
+            stream = self.wire.watch(self.path, action.params)
+        except Exception as e:  # noqa: BLE001 - e.g. an unreadable token file: back off, retry
+            return WatchFailed(self._note(e, "WATCH"))
         with self._lock:
             if self._stop.is_set():
                 return None

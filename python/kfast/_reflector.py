@@ -237,6 +237,12 @@ class Reflector:
         # Set when a LIST at last_synced_rv said the RV is unavailable: relist with "" next.
         self.rv_unavailable: bool = False
         self.lists: int = 0  # completed LISTs, for tests and metrics
+        # Whether the server paginated the initial LIST (at RV "0" the watch cache ignores
+        # limit). Only then are relists at a known RV paginated; see _relist_state.
+        self.paginated_result: bool = False
+        # Set by a relist after 410 and cleared by watch progress: a second 410 with nothing
+        # in between means the relist handed us a stale RV.
+        self._relisted_after_gone: bool = False
 
     # -- public ---------------------------------------------------------------------------
 
@@ -270,6 +276,8 @@ class Reflector:
     def _on_listing(self, s: Listing, event: Input, now: float) -> Action:
         if isinstance(event, ListPage):
             s.items.extend(event.items)
+            if event.continue_token and self.lists == 0 and s.rv == "0":
+                self.paginated_result = True
             if event.continue_token and s.paginate:
                 s.continue_token = event.continue_token
                 return self._list_request(s)
@@ -294,6 +302,7 @@ class Reflector:
             self.backoff.healthy(now)
             return None
         if isinstance(event, WatchProgress):
+            self._relisted_after_gone = False
             if event.resource_version:
                 s.rv = event.resource_version
                 self.last_synced_rv = event.resource_version
@@ -303,6 +312,15 @@ class Reflector:
         ev = self._expect(event, WatchFailed)
         err = ev.error
         if _is_expired(err):
+            if self._relisted_after_gone:
+                # The relist at our RV answered with an RV the watch cache no longer has
+                # (seen after a kube-apiserver restart: etcd still serves it, the fresh watch
+                # cache does not). Repeating would spin; back off and read consistently.
+                self.rv_unavailable = True
+                delay = self.backoff.delay(now)
+                self.state = BackingOff(self._relist_state())
+                return Sleep(delay, f"watch still expired right after a relist: {err!r}")
+            self._relisted_after_gone = True
             return self._relist()
         if isinstance(err, (errors.DecodeError, errors.StreamTruncated)):
             # Everything before the damage was applied and advanced s.rv; resume from there.
@@ -318,7 +336,13 @@ class Reflector:
         return Sleep(delay, f"watch failed: {err!r}")
 
     def _relist_state(self) -> Listing:
-        return Listing(rv="" if self.rv_unavailable else self.last_synced_rv)
+        if self.rv_unavailable or not self.last_synced_rv:
+            return Listing(rv="")
+        # Like client-go: a LIST at a known RV with limit has Exact semantics and is read
+        # from etcd, so relists go unpaginated (served from the watch cache, at least as new
+        # as our RV) unless the server paginated the initial list; then _list_request asks
+        # for NotOlderThan explicitly so a page can never pin us to a stale RV.
+        return Listing(rv=self.last_synced_rv, paginate=self.paginated_result)
 
     def _relist(self) -> ListRequest:
         return self._list_request(self._set(self._relist_state()))
@@ -347,6 +371,8 @@ class Reflector:
             params["continue"] = s.continue_token
         else:
             params["resourceVersion"] = s.rv
+            if s.rv not in ("", "0") and s.paginate and self.options.page_size > 0:
+                params["resourceVersionMatch"] = "NotOlderThan"
         if s.paginate and self.options.page_size > 0:
             params["limit"] = str(self.options.page_size)
         return ListRequest(self._selectors(params))

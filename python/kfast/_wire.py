@@ -168,8 +168,7 @@ class WatchStream:
     ) -> None:
         """Stream until the watch ends. Returns on a normal end or close(); raises typed errors."""
         opened = False
-        feed = _feed_fifo if hasattr(_native.WatchDecoder, "feed_fifo") else _feed_fifo_via_events
-        for decoder, res in self._feeds(lambda d, chunk: feed(d, chunk, fifo)):
+        for decoder, res in self._feeds(lambda d, chunk: d.feed_fifo(chunk, fifo)):
             code = decoder.status_code
             if not opened and code is not None and 200 <= code < 300:
                 opened = True
@@ -235,7 +234,13 @@ class WatchStream:
     def _finish(self, decoder: _native.WatchDecoder) -> None:
         if decoder.status_code is None:
             raise errors.StreamTruncated("the server closed the watch connection before answering")
-        decoder.finish()
+        try:
+            decoder.finish()
+        except errors.TooManyRequests as e:
+            # A 429 body that ends at EOF is raised here; the delay is in the header.
+            if e.retry_after is None:
+                e.retry_after = _retry_after(decoder.headers)
+            raise
         if not 200 <= decoder.status_code < 300:
             raise errors.api_error_from_status(None, code=decoder.status_code, retry_after=_retry_after(decoder.headers))
 
@@ -290,49 +295,6 @@ class WatchStream:
                 raise _map_httpx(e) from e
         finally:
             resp.close()
-
-
-def _feed_fifo(decoder: _native.WatchDecoder, data: Any, fifo: _native.DeltaFIFO) -> Any:
-    return decoder.feed_fifo(data, fifo)
-
-
-class _PyFeedResult:
-    """Same fields as ``_native.FeedResult``, for the interim path below."""
-
-    __slots__ = ("events", "bookmarks", "last_resource_version", "initial_events_end", "error_status")
-
-    def __init__(self) -> None:
-        self.events = 0
-        self.bookmarks = 0
-        self.last_resource_version: str | None = None
-        self.initial_events_end = False
-        self.error_status: dict[str, Any] | None = None
-
-
-def _feed_fifo_via_events(decoder: _native.WatchDecoder, data: Any, fifo: _native.DeltaFIFO) -> Any:
-    """Interim: for a build whose decoder lacks ``feed_fifo`` (the decode and store branches
-    not yet joined), queue events from Python. One Python step per event: slow, but correct."""
-    r = _PyFeedResult()
-    for ev in decoder.feed(data):
-        t = ev.type
-        if t == "ERROR":
-            r.error_status = ev.status
-            break
-        if t == "BOOKMARK":
-            r.bookmarks += 1
-            r.initial_events_end = r.initial_events_end or ev.initial_events_end
-        else:
-            r.events += 1
-            obj = ev.object
-            assert obj is not None  # ADDED/MODIFIED/DELETED always carry their object
-            if t == "ADDED":
-                fifo.add(obj)
-            elif t == "MODIFIED":
-                fifo.update(obj)
-            else:
-                fifo.delete(obj)
-        r.last_resource_version = ev.resource_version
-    return r
 
 
 def serialize_request(request: httpx.Request) -> bytes:

@@ -204,7 +204,9 @@ class SharedIndexInformer:
                     return  # FIFO closed and drained
                 continue
             if out:
-                self._dispatch(out, self._handlers)
+                # A handler registered since the replay above gets its replay next round,
+                # which already contains this batch's result; do not deliver it twice.
+                self._dispatch(out, [h for h in self._handlers if h._replayed])
 
     def _replay(self, handlers: list[EventHandlerRegistration]) -> None:
         # Runs on the processor thread between batches, so the replay and later
