@@ -217,15 +217,18 @@ def test_for_url_and_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_one_ssl_context_shared_by_httpx_and_the_wire(pki: Pki) -> None:
+    from kfast._transport import SyncTransport
     from kfast._wire import Wire
 
     cfg = Config(server="https://127.0.0.1:1", ca_pem=pki.ca_pem)
     wire = Wire(cfg)
-    pool = getattr(getattr(wire.client, "_transport", None), "_pool", None)
-    if pool is None or not hasattr(pool, "_ssl_context"):
-        pytest.skip("httpx internals changed; cannot inspect the transport's SSLContext")
-    assert pool._ssl_context is cfg.ssl_context
+    transport = wire.client._transport
+    assert isinstance(transport, SyncTransport)
+    pool = getattr(transport.pool(), "_pool", None)
+    assert transport.ssl_context is cfg.ssl_context
+    if pool is not None and hasattr(pool, "_ssl_context"):
+        assert pool._ssl_context is cfg.ssl_context
     ns2 = cfg.with_namespace("other")
     assert ns2.namespace == "other" and ns2.server == cfg.server
-    assert ns2.ssl_context is not None
+    assert ns2.ssl_context is cfg.ssl_context  # same user and cluster: same TLS state
     wire.close()

@@ -17,7 +17,7 @@ from kfast._native import StoredObject
         ({"code": 404, "reason": "NotFound"}, errors.NotFound),
         ({"code": 409, "reason": "AlreadyExists"}, errors.AlreadyExists),
         ({"code": 409, "reason": "Conflict"}, errors.Conflict),
-        ({"code": 410, "reason": "Expired"}, errors.Gone),
+        ({"code": 410, "reason": "Expired"}, errors.Expired),
         ({"code": 410, "reason": "Gone"}, errors.Gone),
         ({"code": 422, "reason": "Invalid"}, errors.Invalid),
         ({"code": 429, "reason": "TooManyRequests"}, errors.TooManyRequests),

@@ -10,6 +10,9 @@
     inf.start()
     inf.wait_for_sync(30)
     inf.lister.by_index("node", "node-1")
+
+    with kfast.Client(cfg) as k:                  # REST: sync; kfast.AsyncClient for asyncio
+        k.get("/api/v1/namespaces/default/configmaps")
 """
 
 from __future__ import annotations
@@ -17,13 +20,21 @@ from __future__ import annotations
 from typing import Any
 
 from kfast import errors, index
-from kfast._config import Config, load_config
+from kfast._client import AsyncClient, Client
+from kfast._config import Config, load_config, load_incluster_config
+from kfast._core import RetryPolicy
+from kfast._warnings import LogOnceWarningHandler
 from kfast._native import DeletedFinalStateUnknown, StoredObject, __version__
 from kfast._view import ObjectView
 
 __all__ = [
     "Config",
     "load_config",
+    "load_incluster_config",
+    "Client",
+    "AsyncClient",
+    "RetryPolicy",
+    "LogOnceWarningHandler",
     "SharedIndexInformer",
     "EventHandlerRegistration",
     "Lister",

@@ -2,25 +2,29 @@
 
 Sources, in order: an explicit kubeconfig path, ``$KUBECONFIG`` (``:``-separated, first file
 that defines a cluster/user/context wins), ``~/.kube/config``, then the in-cluster
-service-account config. Exec plugins and OIDC are not implemented yet; :class:`Config` keeps
-authentication in one place (:meth:`Config.auth`, an ``httpx.Auth``) so they slot in there.
+service-account config. Parsing lives in :mod:`kfast._kubeconfig`; this module holds the
+:class:`Config` every client, informer and watch shares, together with the run-time state
+that must be shared too: the one authenticator (token caches, exec results), the TLS state
+(one SSLContext per client certificate) and the rate limiter.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import ssl
-import tempfile
 import threading
+import urllib.request
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from kfast._auth import BearerAuth
+from kfast._auth import BasicAuth, BearerAuth, ExecAuth, OIDCAuth
+from kfast._exec import ExecConfig, ExecProvider
+from kfast._oidc import OIDCConfig, OIDCProvider
+from kfast._ratelimit import DEFAULT_BURST, DEFAULT_QPS, TokenBucket
+from kfast._tls import TLSState
 from kfast.errors import ConfigError
 
 __all__ = ["Config", "load_config", "load_incluster_config", "load_kubeconfig"]
@@ -28,29 +32,52 @@ __all__ = ["Config", "load_config", "load_incluster_config", "load_kubeconfig"]
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
+class _Runtime:
+    """Lazily built, shared by copies made with :meth:`Config.with_namespace`."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.auth: httpx.Auth | None = None
+        self.auth_built = False
+        self.exec: ExecProvider | None = None
+        self.tls: TLSState | None = None
+        self.limiter: TokenBucket | None = None
+        self.limiter_built = False
+
+
 @dataclass(frozen=True, eq=False)
 class Config:
     """Everything needed to reach one API server as one user.
 
     PEM material is held as bytes (``*-data`` fields are decoded, files are read eagerly so
-    a broken path fails at load time). ``token_file`` is re-read while running because
-    service-account tokens rotate.
+    a broken path fails at load time; ``client_cert_file``/``client_key_file`` are kept so a
+    rotated pair is picked up). ``token_file`` is re-read while running because
+    service-account tokens rotate. ``qps``/``burst`` configure the client-side rate limiter
+    (``qps=None`` turns it off).
     """
 
     server: str
     ca_pem: bytes | None = None
     client_cert_pem: bytes | None = None
-    client_key_pem: bytes | None = None
+    client_key_pem: bytes | None = field(default=None, repr=False)
+    client_cert_file: str | None = None
+    client_key_file: str | None = None
     token: str | None = field(default=None, repr=False)
     token_file: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    exec_config: ExecConfig | None = None
+    oidc_config: OIDCConfig | None = field(default=None, repr=False)
     insecure_skip_tls_verify: bool = False
     tls_server_name: str | None = None
     namespace: str = "default"
     proxy_url: str | None = None
+    disable_compression: bool = False
+    qps: float | None = DEFAULT_QPS
+    burst: int = DEFAULT_BURST
     source: str = "<explicit>"
     context: str | None = None
-    _ssl: list[ssl.SSLContext] = field(default_factory=list, repr=False, compare=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _rt: _Runtime = field(default_factory=_Runtime, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.server:
@@ -62,16 +89,27 @@ class Config:
             )
         if bool(self.client_cert_pem) != bool(self.client_key_pem):
             raise ConfigError(f"{self.source}: client certificate and key must be given together")
+        if (self.token or self.token_file) and (self.username or self.password):
+            raise ConfigError(f"{self.source}: a token and username/password cannot both be set")
+        if self.exec_config and self.oidc_config:
+            raise ConfigError(f"{self.source}: 'exec' and 'auth-provider' cannot both be set")
+        if self.proxy_url:
+            scheme = httpx.URL(self.proxy_url).scheme
+            if scheme not in ("http", "https", "socks5", "socks5h"):
+                raise ConfigError(f"{self.source}: proxy-url scheme {scheme!r} is not http, https or socks5")
 
     def __repr__(self) -> str:
         secrets = [
             name
-            for name, v in (("token", self.token), ("client_key", self.client_key_pem))
+            for name, v in (("token", self.token), ("client_key", self.client_key_pem),
+                            ("password", self.password), ("oidc", self.oidc_config))
             if v
         ]
+        auth = "exec" if self.exec_config else None
         return (
             f"Config(server={self.server!r}, context={self.context!r}, namespace={self.namespace!r}, "
-            f"source={self.source!r}, secrets={'[REDACTED ' + ','.join(secrets) + ']' if secrets else 'none'})"
+            f"source={self.source!r}, {'auth=exec, ' if auth else ''}"
+            f"secrets={'[REDACTED ' + ','.join(secrets) + ']' if secrets else 'none'})"
         )
 
     @classmethod
@@ -83,47 +121,83 @@ class Config:
     def is_https(self) -> bool:
         return self.server.startswith("https://")
 
+    # -- shared run-time state -------------------------------------------------------
+
+    def _exec_provider(self) -> ExecProvider | None:
+        rt = self._rt
+        if self.exec_config is not None and rt.exec is None:
+            with rt.lock:
+                if rt.exec is None:
+                    rt.exec = ExecProvider(self.exec_config)
+        return rt.exec
+
+    def _tls(self) -> TLSState:
+        rt = self._rt
+        with rt.lock:
+            if rt.tls is None:
+                static = (self.client_cert_pem, self.client_key_pem) \
+                    if self.client_cert_pem and self.client_key_pem else None
+                files = (self.client_cert_file, self.client_key_file) \
+                    if self.client_cert_file and self.client_key_file else None
+                rt.tls = TLSState(ca_pem=self.ca_pem, insecure=self.insecure_skip_tls_verify,
+                                  source=self.source, static_cert=static, cert_files=files,
+                                  dynamic_cert=self._exec_cert if self.exec_config else None)
+            return rt.tls
+
+    def _exec_cert(self) -> tuple[bytes, bytes] | None:
+        provider = self._exec_provider()
+        cred = provider.last() if provider is not None else None
+        if cred is not None and cred.client_cert_pem and cred.client_key_pem:
+            return (cred.client_cert_pem, cred.client_key_pem)
+        return None
+
     @property
     def ssl_context(self) -> ssl.SSLContext:
-        """The one SSLContext this config uses, shared by httpx and the watch wire path."""
-        with self._lock:
-            if not self._ssl:
-                self._ssl.append(self._build_ssl_context())
-            return self._ssl[0]
+        """The SSLContext for the next connection, shared by httpx and the watch wire path.
 
-    def _build_ssl_context(self) -> ssl.SSLContext:
-        # PROTOCOL_TLS_CLIENT verifies hostnames and certificates by default. With a cluster CA
-        # we trust only that CA (as kubectl does), not the system roots as well.
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        # The watch path speaks HTTP/1.1 itself; httpx uses h11 too, so both agree on ALPN.
-        ctx.set_alpn_protocols(["http/1.1"])
-        if self.insecure_skip_tls_verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        elif self.ca_pem:
-            try:
-                ctx.load_verify_locations(cadata=self.ca_pem.decode("ascii", "replace"))
-            except (ssl.SSLError, ValueError) as e:
-                raise ConfigError(f"{self.source}: certificate-authority is not valid PEM") from e
-        else:
-            ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
-        if self.client_cert_pem and self.client_key_pem:
-            _load_cert_chain(ctx, self.client_cert_pem, self.client_key_pem, self.source)
-        return ctx
+        The same object every time until the client certificate changes (rotated files, a
+        new exec credential)."""
+        return self._tls().context()
 
     def auth(self) -> httpx.Auth | None:
-        """The request authenticator (bearer token for now; exec/OIDC plug in here)."""
+        """The request authenticator, one per Config (so token and exec caches are shared).
+
+        Precedence as in client-go: a token (or token file) first, then an exec plugin, then
+        the oidc auth-provider, then username/password."""
+        rt = self._rt
+        if not rt.auth_built:
+            exec_provider = self._exec_provider()
+            with rt.lock:
+                if not rt.auth_built:
+                    rt.auth = self._make_auth(exec_provider)
+                    rt.auth_built = True
+        return rt.auth
+
+    def _make_auth(self, exec_provider: ExecProvider | None) -> httpx.Auth | None:
         if self.token or self.token_file:
             return BearerAuth(token=self.token, token_file=self.token_file)
+        if exec_provider is not None:
+            return ExecAuth(exec_provider)
+        if self.oidc_config is not None:
+            return OIDCAuth(OIDCProvider(self.oidc_config))
+        if self.username or self.password:
+            return BasicAuth(self.username or "", self.password or "")
         return None
+
+    @property
+    def rate_limiter(self) -> TokenBucket | None:
+        """The token bucket every request and watch start made with this config draws from."""
+        rt = self._rt
+        with rt.lock:
+            if not rt.limiter_built:
+                rt.limiter = TokenBucket(self.qps, self.burst) if self.qps else None
+                rt.limiter_built = True
+            return rt.limiter
 
     def proxy_for(self, url: str) -> str | None:
         """The proxy a request to ``url`` would go through (config first, then environment)."""
         if self.proxy_url:
             return self.proxy_url
-        import urllib.request
-
         proxies = urllib.request.getproxies_environment()
         host = httpx.URL(url).host
         if proxies.get("no") and urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]
@@ -131,39 +205,38 @@ class Config:
         scheme = httpx.URL(url).scheme
         return proxies.get(scheme) or proxies.get("all")
 
+    def default_headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": "kfast"}
+        if self.disable_compression:
+            headers["Accept-Encoding"] = "identity"
+        return headers
+
     def httpx_client(self, *, transport: httpx.BaseTransport | None = None, timeout: float = 30.0) -> httpx.Client:
         """An httpx client for REST calls that shares this config's SSLContext and auth."""
+        from kfast._transport import SyncTransport
+
         return httpx.Client(
             base_url=self.server,
-            verify=self.ssl_context if self.is_https else True,
             auth=self.auth(),
-            proxy=self.proxy_url,
-            transport=transport,
+            transport=transport or SyncTransport(self),
             timeout=timeout,
-            headers={"Accept": "application/json", "User-Agent": "kfast"},
+            headers=self.default_headers(),
+            trust_env=False,  # the transport applies proxy-url or the environment itself
         )
 
     def with_namespace(self, namespace: str) -> Config:
-        return replace(self, namespace=namespace, _ssl=[], _lock=threading.Lock())
+        """The same user and cluster (sharing credentials and TLS), another default namespace."""
+        return replace(self, namespace=namespace, _rt=self._rt)
 
-
-def _load_cert_chain(ctx: ssl.SSLContext, cert: bytes, key: bytes, source: str) -> None:
-    # ssl only loads certificates from files; write them 0600 into a private temp dir and
-    # remove them at once so key material does not linger on disk.
-    with tempfile.TemporaryDirectory(prefix="kfast-") as d:
-        cp, kp = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
-        for p, data in ((cp, cert), (kp, key)):
-            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-        try:
-            ctx.load_cert_chain(cp, kp)
-        except ssl.SSLError as e:
-            raise ConfigError(f"{source}: client certificate/key cannot be loaded ({e.reason})") from e
+    def replace(self, **changes: Any) -> Config:
+        """A copy with fields changed; credentials and TLS state are built afresh."""
+        return replace(self, **changes, _rt=_Runtime())
 
 
 def load_config(kubeconfig: str | os.PathLike[str] | None = None, context: str | None = None) -> Config:
     """Load the client config the way kubectl does (kubeconfig, else in-cluster)."""
+    from kfast._kubeconfig import load_kubeconfig
+
     if kubeconfig is not None:
         return load_kubeconfig([Path(kubeconfig)], context)
     env = os.environ.get("KUBECONFIG")
@@ -179,8 +252,17 @@ def load_config(kubeconfig: str | os.PathLike[str] | None = None, context: str |
     raise ConfigError("no kubeconfig found ($KUBECONFIG, ~/.kube/config) and not running in a cluster")
 
 
+def load_kubeconfig(paths: list[Path], context: str | None = None) -> Config:
+    """Merge kubeconfig files (first definition of each name wins) and resolve one context."""
+    from kfast._kubeconfig import load_kubeconfig as load
+
+    return load(paths, context)
+
+
 def load_incluster_config(sa_dir: str | os.PathLike[str] = SERVICE_ACCOUNT_DIR) -> Config:
-    """The service-account config a pod gets (env vars + mounted token/CA/namespace)."""
+    """The service-account config a pod gets (env vars + mounted token/CA/namespace).
+
+    The token is read through ``token_file``, so it is re-read as the kubelet rotates it."""
     host = os.environ.get("KUBERNETES_SERVICE_HOST", "")
     port = os.environ.get("KUBERNETES_SERVICE_PORT", "")
     if not host or not port:
@@ -193,8 +275,11 @@ def load_incluster_config(sa_dir: str | os.PathLike[str] = SERVICE_ACCOUNT_DIR) 
         raise ConfigError(f"in-cluster: token file {token_path} is missing")
     ca_path = d / "ca.crt"
     ns_path = d / "namespace"
-    ca = _read_file(ca_path, str(d), "ca.crt") if ca_path.is_file() else None
-    ns = ns_path.read_text().strip() if ns_path.is_file() else "default"
+    try:
+        ca = ca_path.read_bytes() if ca_path.is_file() else None
+        ns = ns_path.read_text().strip() if ns_path.is_file() else "default"
+    except OSError as e:
+        raise ConfigError(f"in-cluster: {e.filename} cannot be read ({e.strerror})") from e
     return Config(
         server=f"https://{host}:{port}",
         ca_pem=ca,
@@ -202,128 +287,3 @@ def load_incluster_config(sa_dir: str | os.PathLike[str] = SERVICE_ACCOUNT_DIR) 
         namespace=ns or "default",
         source=f"in-cluster ({d})",
     )
-
-
-def load_kubeconfig(paths: list[Path], context: str | None = None) -> Config:
-    """Merge kubeconfig files (first definition of each name wins) and resolve one context."""
-    clusters: dict[str, tuple[dict[str, Any], Path]] = {}
-    users: dict[str, tuple[dict[str, Any], Path]] = {}
-    contexts: dict[str, tuple[dict[str, Any], Path]] = {}
-    current: str | None = None
-    loaded: list[Path] = []
-    for path in paths:
-        doc = _read_yaml(path)
-        if doc is None:
-            continue
-        loaded.append(path)
-        for key, into, inner in (("clusters", clusters, "cluster"), ("users", users, "user"), ("contexts", contexts, "context")):
-            for i, entry in enumerate(_as_list(doc.get(key), path, key)):
-                if not isinstance(entry, dict) or not entry.get("name"):
-                    raise ConfigError(f"{path}: {key}[{i}] has no 'name'")
-                body = entry.get(inner) or {}
-                if not isinstance(body, dict):
-                    raise ConfigError(f"{path}: {key}[{i}].{inner} must be a mapping")
-                into.setdefault(str(entry["name"]), (body, path))
-        if current is None and doc.get("current-context"):
-            current = str(doc["current-context"])
-    if not loaded:
-        raise ConfigError(f"no kubeconfig file found among {', '.join(map(str, paths))}")
-    name = context or current
-    where = loaded[0]
-    if not name:
-        raise ConfigError(f"{where}: no 'current-context' and no context given")
-    if name not in contexts:
-        raise ConfigError(f"{where}: context {name!r} not found in 'contexts'")
-    ctx, ctx_path = contexts[name]
-    cluster_name = ctx.get("cluster")
-    if not cluster_name or cluster_name not in clusters:
-        raise ConfigError(f"{ctx_path}: context {name!r} names unknown cluster {cluster_name!r}")
-    cluster, cpath = clusters[cluster_name]
-    user: dict[str, Any] = {}
-    upath = ctx_path
-    if ctx.get("user"):
-        if ctx["user"] not in users:
-            raise ConfigError(f"{ctx_path}: context {name!r} names unknown user {ctx['user']!r}")
-        user, upath = users[ctx["user"]]
-    if any(k in user for k in ("exec", "auth-provider")):
-        # Declared now so the failure is clear; implemented with the auth issue.
-        raise ConfigError(f"{upath}: user {ctx['user']!r}: exec/auth-provider credentials are not supported yet")
-
-    server = cluster.get("server")
-    if not server:
-        raise ConfigError(f"{cpath}: clusters[{cluster_name!r}].cluster.server is missing")
-    ca = _pem(cluster, "certificate-authority", cpath, f"clusters[{cluster_name!r}]")
-    cert = _pem(user, "client-certificate", upath, f"users[{ctx.get('user')!r}]")
-    key_pem = _pem(user, "client-key", upath, f"users[{ctx.get('user')!r}]")
-    token_file = user.get("tokenFile")
-    if token_file:
-        token_file = str(_resolve(upath, str(token_file)))
-        if not Path(token_file).is_file():
-            raise ConfigError(f"{upath}: users[{ctx.get('user')!r}].tokenFile {token_file} does not exist")
-    return Config(
-        server=str(server).rstrip("/"),
-        ca_pem=ca,
-        client_cert_pem=cert,
-        client_key_pem=key_pem,
-        token=str(user["token"]) if user.get("token") else None,
-        token_file=token_file,
-        insecure_skip_tls_verify=bool(cluster.get("insecure-skip-tls-verify", False)),
-        tls_server_name=cluster.get("tls-server-name") or None,
-        namespace=str(ctx.get("namespace") or "default"),
-        proxy_url=cluster.get("proxy-url") or None,
-        source=str(cpath),
-        context=name,
-    )
-
-
-def _read_yaml(path: Path) -> dict[str, Any] | None:
-    import yaml  # type: ignore[import-untyped]
-
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None  # missing files in $KUBECONFIG are skipped, like kubectl
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read kubeconfig ({e.strerror})") from e
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from e
-    if doc is None:
-        return None
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: a kubeconfig must be a YAML mapping")
-    return doc
-
-
-def _as_list(v: Any, path: Path, key: str) -> list[Any]:
-    if v is None:
-        return []
-    if not isinstance(v, list):
-        raise ConfigError(f"{path}: '{key}' must be a list")
-    return v
-
-
-def _resolve(base_file: Path, p: str) -> Path:
-    pp = Path(os.path.expanduser(p))
-    return pp if pp.is_absolute() else base_file.parent / pp
-
-
-def _read_file(p: Path, where: str, key: str) -> bytes:
-    try:
-        return p.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"{where}: {key} file {p} cannot be read ({e.strerror})") from e
-
-
-def _pem(section: dict[str, Any], key: str, path: Path, what: str) -> bytes | None:
-    data = section.get(f"{key}-data")
-    if data:
-        try:
-            return base64.b64decode(str(data), validate=True)
-        except (binascii.Error, ValueError) as e:
-            raise ConfigError(f"{path}: {what}.{key}-data is not valid base64") from e
-    file = section.get(key)
-    if file:
-        return _read_file(_resolve(path, str(file)), f"{path}: {what}", key)
-    return None

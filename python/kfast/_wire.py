@@ -22,6 +22,7 @@ import msgspec
 from kfast import _native, errors
 from kfast._auth import authorize
 from kfast._config import Config
+from kfast._transport import map_transport_error
 
 __all__ = ["Wire", "WatchStream", "ListResult", "resource_path", "READ_SIZE"]
 
@@ -83,13 +84,7 @@ def _retry_after(headers: Any) -> float | None:
 
 
 def _map_httpx(e: httpx.HTTPError) -> errors.KfastError:
-    if isinstance(e, httpx.ConnectError | httpx.ConnectTimeout | httpx.ProxyError):
-        return errors.ConnectError(str(e) or type(e).__name__)
-    if isinstance(e, httpx.TimeoutException):
-        return errors.ReadTimeout(str(e) or type(e).__name__)
-    if isinstance(e, httpx.RemoteProtocolError | httpx.ReadError):
-        return errors.StreamTruncated(str(e) or type(e).__name__)
-    return errors.TransportError(str(e) or type(e).__name__)
+    return map_transport_error(e)
 
 
 class Wire:
@@ -110,7 +105,14 @@ class Wire:
         req.headers["Accept"] = "application/json"
         return authorize(self._auth, req)
 
+    def _throttle(self) -> None:
+        # LISTs and watch starts draw from the same bucket as the config's REST calls.
+        limiter = self.config.rate_limiter
+        if limiter is not None:
+            limiter.wait()
+
     def list_page(self, path: str, params: dict[str, str]) -> ListResult:
+        self._throttle()
         try:
             resp = self.client.send(self.build_request(path, params), auth=self._auth)
         except httpx.HTTPError as e:
@@ -126,6 +128,7 @@ class Wire:
 
     def watch(self, path: str, params: dict[str, str]) -> WatchStream:
         timeout = float(params.get("timeoutSeconds") or 0) or 1800.0
+        self._throttle()
         return WatchStream(self, self.build_request(path, params), read_timeout=timeout + _WATCH_READ_MARGIN)
 
 

@@ -4,11 +4,18 @@
 
     KfastError
     ├── ConfigError                 kubeconfig / in-cluster config is missing or broken
+    ├── AuthError                   credentials could not be obtained at run time (an exec
+    │                               plugin failed or printed garbage, an OIDC refresh failed)
     ├── DecodeError                 a watch/list body could not be decoded (carries the offset)
     │   └── LineTooLongError        one watch line exceeded the decoder's limit
     ├── TransportError              the connection failed (cause chained)
-    │   ├── ConnectError
+    │   ├── ConnectError            TCP connect failed (nothing was sent)
+    │   │   ├── ConnectTimeout
+    │   │   ├── TLSError            handshake failed: untrusted server, bad client cert
+    │   │   └── ProxyError          the proxy refused or failed the tunnel
     │   ├── ReadTimeout
+    │   ├── WriteTimeout
+    │   ├── PoolTimeout             no free connection in time
     │   └── StreamTruncated         the server closed a body before its end
     └── ApiError                    the API server answered with a Status (code, reason, ...)
         ├── BadRequest              400
@@ -16,13 +23,21 @@
         ├── Forbidden               403
         ├── NotFound                404
         ├── MethodNotAllowed        405
+        ├── NotAcceptable           406
         ├── Conflict                409 (reason Conflict)
         │   └── AlreadyExists       409 (reason AlreadyExists)
-        ├── Gone                    410: resourceVersion too old (reason Expired or Gone)
+        ├── Gone                    410 (reason Gone)
+        │   └── Expired             410 (reason Expired): resourceVersion/continue too old
+        ├── RequestEntityTooLarge   413
+        ├── UnsupportedMediaType    415
         ├── Invalid                 422 (carries the field causes)
         ├── TooManyRequests         429 (carries retry_after)
         ├── InternalError           500
+        ├── ServiceUnavailable      503 (carries retry_after)
         └── ServerTimeout           504, or reason ServerTimeout / Timeout
+
+Errors raised by :class:`kfast.Client` after retrying carry ``attempts`` (how many times the
+request was sent). Messages never contain credentials.
 
 The Rust extension raises these classes directly (it imports this module), so a decode
 error from the native watch decoder is the same ``DecodeError`` Python code catches.
@@ -36,11 +51,17 @@ from typing import Any
 __all__ = [
     "KfastError",
     "ConfigError",
+    "AuthError",
     "DecodeError",
     "LineTooLongError",
     "TransportError",
     "ConnectError",
+    "ConnectTimeout",
+    "TLSError",
+    "ProxyError",
     "ReadTimeout",
+    "WriteTimeout",
+    "PoolTimeout",
     "StreamTruncated",
     "ApiError",
     "BadRequest",
@@ -48,12 +69,17 @@ __all__ = [
     "Forbidden",
     "NotFound",
     "MethodNotAllowed",
+    "NotAcceptable",
     "Conflict",
     "AlreadyExists",
     "Gone",
+    "Expired",
+    "RequestEntityTooLarge",
+    "UnsupportedMediaType",
     "Invalid",
     "TooManyRequests",
     "InternalError",
+    "ServiceUnavailable",
     "ServerTimeout",
     "api_error_from_status",
 ]
@@ -62,9 +88,17 @@ __all__ = [
 class KfastError(Exception):
     """Base class of every error kfast raises on purpose."""
 
+    attempts: int = 1  # how many times the request was sent (set by the clients' retries)
+
 
 class ConfigError(KfastError):
     """The client configuration is missing or broken; the message names the file and key."""
+
+
+class AuthError(KfastError):
+    """Credentials could not be obtained while running: an exec plugin failed, printed
+    something that is not an ExecCredential, or an OIDC refresh was refused. The message
+    carries the plugin's stderr or the issuer's answer, never a token."""
 
 
 class DecodeError(KfastError):
@@ -89,11 +123,31 @@ class TransportError(KfastError):
 
 
 class ConnectError(TransportError):
-    """The TCP or TLS connection could not be established."""
+    """The TCP or TLS connection could not be established; the request was not sent."""
+
+
+class ConnectTimeout(ConnectError):
+    """The TCP connection was not established within the connect timeout."""
+
+
+class TLSError(ConnectError):
+    """The TLS handshake failed (server certificate not trusted, client certificate refused)."""
+
+
+class ProxyError(ConnectError):
+    """The proxy (``proxy-url`` or the environment) refused or failed the connection."""
 
 
 class ReadTimeout(TransportError):
     """No bytes arrived within the read timeout."""
+
+
+class WriteTimeout(TransportError):
+    """The request could not be written within the write timeout."""
+
+
+class PoolTimeout(TransportError):
+    """No connection of the pool became free in time."""
 
 
 class StreamTruncated(TransportError):
@@ -117,10 +171,10 @@ class ApiError(KfastError):
         super().__init__(f"{self.code} {self.reason or type(self).__name__}: {self.message}".rstrip(": "))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.status,), {"code": self.code})
+        return (type(self), (self.status,), dict(self.__dict__))
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.code = state.get("code", self.code)
+    def __setstate__(self, state: dict[str, Any] | None) -> None:
+        self.__dict__.update(state or {})
 
 
 class BadRequest(ApiError):
@@ -141,6 +195,10 @@ class NotFound(ApiError):
 
 class MethodNotAllowed(ApiError):
     """405: the verb is not supported on this resource."""
+
+
+class NotAcceptable(ApiError):
+    """406: none of the requested media types can be served."""
 
 
 class Conflict(ApiError):
@@ -164,6 +222,18 @@ class Gone(ApiError):
         return str(tok) if tok else None
 
 
+class Expired(Gone):
+    """410 with reason Expired: the resourceVersion or continue token has been compacted."""
+
+
+class RequestEntityTooLarge(ApiError):
+    """413: the request body is larger than the server accepts."""
+
+
+class UnsupportedMediaType(ApiError):
+    """415: the Content-Type (for example a patch type) is not supported here."""
+
+
 class Invalid(ApiError):
     """422: the object failed validation; ``causes`` lists the field errors."""
 
@@ -172,8 +242,8 @@ class Invalid(ApiError):
         return list(self.details.get("causes") or [])
 
 
-class TooManyRequests(ApiError):
-    """429: the server (or API Priority and Fairness) throttled the request."""
+class _RetryAfter(ApiError):
+    """An answer that may say when to come back (``Retry-After`` or details.retryAfterSeconds)."""
 
     def __init__(
         self,
@@ -189,8 +259,16 @@ class TooManyRequests(ApiError):
         self.retry_after: float | None = retry_after
 
 
+class TooManyRequests(_RetryAfter):
+    """429: the server (or API Priority and Fairness) throttled the request."""
+
+
 class InternalError(ApiError):
     """500: the server failed."""
+
+
+class ServiceUnavailable(_RetryAfter):
+    """503: the server (or an aggregated API behind it) is not available right now."""
 
 
 class ServerTimeout(ApiError):
@@ -203,11 +281,15 @@ _BY_CODE: dict[int, type[ApiError]] = {
     403: Forbidden,
     404: NotFound,
     405: MethodNotAllowed,
+    406: NotAcceptable,
     409: Conflict,
     410: Gone,
+    413: RequestEntityTooLarge,
+    415: UnsupportedMediaType,
     422: Invalid,
     429: TooManyRequests,
     500: InternalError,
+    503: ServiceUnavailable,
     504: ServerTimeout,
 }
 
@@ -221,12 +303,15 @@ def api_error_from_status(
     reason = str(st.get("reason") or "")
     if reason == "AlreadyExists":
         cls: type[ApiError] = AlreadyExists
-    elif reason in ("Expired", "Gone"):
+    elif reason == "Expired":
+        cls = Expired
+    elif reason == "Gone":
         cls = Gone
-    elif reason in ("ServerTimeout", "Timeout") and c not in _BY_CODE:
+    elif reason in ("ServerTimeout", "Timeout"):
+        # kube-apiserver sends reason ServerTimeout with code 500 and Timeout with 504.
         cls = ServerTimeout
     else:
         cls = _BY_CODE.get(c, ApiError)
-    if cls is TooManyRequests:
-        return TooManyRequests(st, code=c, retry_after=retry_after)
+    if issubclass(cls, _RetryAfter):
+        return cls(st, code=c, retry_after=retry_after)
     return cls(st, code=c)

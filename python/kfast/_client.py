@@ -1,0 +1,273 @@
+"""``kfast.Client`` (sync) and ``kfast.AsyncClient`` (asyncio): the same surface, two drivers
+of the one I/O-free :class:`~kfast._core.Core`.
+
+::
+
+    with kfast.Client() as k:                      # load_config(): kubeconfig or in-cluster
+        k.version()["gitVersion"]
+        k.get("/api/v1/namespaces/default/configmaps", params={"limit": 10})
+
+    async with kfast.AsyncClient() as k:
+        await k.post("/api/v1/namespaces/default/configmaps", json=cm)
+
+Every call draws from the config's rate limiter, is retried by the client's
+:class:`RetryPolicy` when that is safe, sends ``Warning`` headers to the warning handler and
+raises the typed errors of :mod:`kfast.errors`. Typed verbs per resource, discovery and the
+dynamic client build on :meth:`Client.send`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Generator, Mapping
+from typing import Any, Literal
+
+import httpx
+
+from kfast._config import Config, load_config
+from kfast._core import Core, Params, RetryPolicy, Sleep, Step
+from kfast._transport import AsyncTransport
+from kfast._warnings import LogOnceWarningHandler, WarningHandler
+
+__all__ = ["Client", "AsyncClient", "PatchType", "PATCH_CONTENT_TYPES"]
+
+PatchType = Literal["merge", "strategic", "json", "apply"]
+PATCH_CONTENT_TYPES: dict[str, str] = {
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "json": "application/json-patch+json",
+    "apply": "application/apply-patch+yaml",  # server-side apply; JSON is valid YAML
+}
+DEFAULT_TIMEOUT = 30.0
+
+
+class _Common:
+    """Construction and request building shared by both clients (no I/O)."""
+
+    def __init__(
+        self,
+        config: Config | None,
+        *,
+        retry: RetryPolicy | None,
+        warning_handler: WarningHandler | None | Literal["log-once"],
+    ) -> None:
+        self.config: Config = config if config is not None else load_config()
+        handler: WarningHandler | None = (
+            LogOnceWarningHandler() if isinstance(warning_handler, str) else warning_handler
+        )
+        self._core = Core(
+            base_url=self.config.server,
+            headers=self.config.default_headers(),
+            limiter=self.config.rate_limiter,
+            retry=retry or RetryPolicy(),
+            warning_handler=handler,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+    @property
+    def namespace(self) -> str:
+        """The default namespace for namespaced calls (the context's, or the pod's)."""
+        return self.config.namespace
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._core.retry
+
+    def build_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        """The request a call would send (without credentials, which are added on send)."""
+        return self._core.build_request(method, path, params=params, json=json, content=content, headers=headers)
+
+    @staticmethod
+    def _patch_headers(patch_type: PatchType, headers: Mapping[str, str] | None) -> dict[str, str]:
+        try:
+            ctype = PATCH_CONTENT_TYPES[patch_type]
+        except KeyError:
+            raise ValueError(f"patch_type must be one of {', '.join(PATCH_CONTENT_TYPES)}") from None
+        return {**(headers or {}), "Content-Type": ctype}
+
+
+class Client(_Common):
+    """A synchronous Kubernetes API client. Thread-safe; use one per process and config."""
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        warning_handler: WarningHandler | None | Literal["log-once"] = "log-once",
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(config, retry=retry, warning_handler=warning_handler)
+        self._http = self.config.httpx_client(transport=transport, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _drive(self, steps: Generator[Step, Any, Any]) -> Any:
+        reply: Any = None
+        while True:
+            try:
+                step = steps.send(reply)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(step, Sleep):
+                time.sleep(step.seconds)
+                reply = None
+                continue
+            try:
+                reply = self._http.send(step.request)
+            except httpx.HTTPError as e:
+                reply = e
+
+    def send(self, request: httpx.Request) -> httpx.Response:
+        """Send a built request with rate limiting, retries and typed errors; body read."""
+        resp: httpx.Response = self._drive(self._core.call(request, decode=False))
+        return resp
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Call the API; return the decoded JSON body (None if empty, text if not JSON)."""
+        req = self._core.build_request(method, path, params=params, json=json, content=content, headers=headers)
+        return self._drive(self._core.call(req))
+
+    def get(self, path: str, *, params: Params = None, headers: Mapping[str, str] | None = None) -> Any:
+        return self.request("GET", path, params=params, headers=headers)
+
+    def post(self, path: str, json: Any = None, *, params: Params = None,
+             headers: Mapping[str, str] | None = None) -> Any:
+        return self.request("POST", path, params=params, json=json, headers=headers)
+
+    def put(self, path: str, json: Any = None, *, params: Params = None,
+            headers: Mapping[str, str] | None = None) -> Any:
+        return self.request("PUT", path, params=params, json=json, headers=headers)
+
+    def patch(self, path: str, json: Any = None, *, patch_type: PatchType = "merge", params: Params = None,
+              headers: Mapping[str, str] | None = None) -> Any:
+        return self.request("PATCH", path, params=params, json=json,
+                            headers=self._patch_headers(patch_type, headers))
+
+    def delete(self, path: str, *, params: Params = None, json: Any = None,
+               headers: Mapping[str, str] | None = None) -> Any:
+        return self.request("DELETE", path, params=params, json=json, headers=headers)
+
+    def version(self) -> dict[str, Any]:
+        """The server's ``/version`` (gitVersion, major, minor, platform ...)."""
+        v: dict[str, Any] = self.get("/version")
+        return v
+
+
+class AsyncClient(_Common):
+    """The asyncio twin of :class:`Client`; the same methods, awaited."""
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        warning_handler: WarningHandler | None | Literal["log-once"] = "log-once",
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(config, retry=retry, warning_handler=warning_handler)
+        cfg = self.config
+        self._http = httpx.AsyncClient(
+            base_url=cfg.server,
+            auth=cfg.auth(),
+            transport=transport or AsyncTransport(cfg),
+            timeout=timeout,
+            headers=cfg.default_headers(),
+            trust_env=False,
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _drive(self, steps: Generator[Step, Any, Any]) -> Any:
+        reply: Any = None
+        while True:
+            try:
+                step = steps.send(reply)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(step, Sleep):
+                await asyncio.sleep(step.seconds)
+                reply = None
+                continue
+            try:
+                reply = await self._http.send(step.request)
+            except httpx.HTTPError as e:
+                reply = e
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        resp: httpx.Response = await self._drive(self._core.call(request, decode=False))
+        return resp
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        req = self._core.build_request(method, path, params=params, json=json, content=content, headers=headers)
+        return await self._drive(self._core.call(req))
+
+    async def get(self, path: str, *, params: Params = None, headers: Mapping[str, str] | None = None) -> Any:
+        return await self.request("GET", path, params=params, headers=headers)
+
+    async def post(self, path: str, json: Any = None, *, params: Params = None,
+                   headers: Mapping[str, str] | None = None) -> Any:
+        return await self.request("POST", path, params=params, json=json, headers=headers)
+
+    async def put(self, path: str, json: Any = None, *, params: Params = None,
+                  headers: Mapping[str, str] | None = None) -> Any:
+        return await self.request("PUT", path, params=params, json=json, headers=headers)
+
+    async def patch(self, path: str, json: Any = None, *, patch_type: PatchType = "merge",
+                    params: Params = None, headers: Mapping[str, str] | None = None) -> Any:
+        return await self.request("PATCH", path, params=params, json=json,
+                                  headers=self._patch_headers(patch_type, headers))
+
+    async def delete(self, path: str, *, params: Params = None, json: Any = None,
+                     headers: Mapping[str, str] | None = None) -> Any:
+        return await self.request("DELETE", path, params=params, json=json, headers=headers)
+
+    async def version(self) -> dict[str, Any]:
+        v: dict[str, Any] = await self.get("/version")
+        return v

@@ -1,0 +1,143 @@
+"""One ``ssl.SSLContext`` per cluster connection, rebuilt only when the client certificate
+changes.
+
+httpx (REST) and the watch wire path both ask :meth:`TLSState.context` for the context to
+use for a new connection, so they always agree. The client certificate can come from the
+kubeconfig (fixed bytes), from files on disk that a sidecar rotates (re-checked by their
+``stat`` at most every :data:`CERT_FILE_CHECK_SECONDS`), or from an exec plugin (its last
+credential). When the certificate changes a new context replaces the old one; connections
+already open keep the one they were made with, new ones get the new certificate.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kfast.errors import ConfigError
+
+__all__ = ["TLSState", "build_ssl_context", "CERT_FILE_CHECK_SECONDS"]
+
+CERT_FILE_CHECK_SECONDS = 5.0
+
+CertPair = tuple[bytes, bytes]
+
+
+class TLSState:
+    def __init__(
+        self,
+        *,
+        ca_pem: bytes | None,
+        insecure: bool,
+        source: str,
+        static_cert: CertPair | None = None,
+        cert_files: tuple[str, str] | None = None,
+        dynamic_cert: Callable[[], CertPair | None] | None = None,
+    ) -> None:
+        self._ca_pem = ca_pem
+        self._insecure = insecure
+        self._source = source
+        self._static = static_cert
+        self._files = cert_files
+        self._dynamic = dynamic_cert
+        self._lock = threading.Lock()
+        self._ctx: ssl.SSLContext | None = None
+        self._ctx_cert: CertPair | None = None
+        self._file_cert: CertPair | None = static_cert if cert_files else None
+        self._file_stat: tuple[int, ...] | None = self._stat() if cert_files else None
+        self._checked_at = time.monotonic()
+        self.generation = 0  # bumped whenever the context is replaced
+
+    def __repr__(self) -> str:
+        return f"TLSState(source={self._source!r}, generation={self.generation})"
+
+    def context(self) -> ssl.SSLContext:
+        """The context for the next connection (the same object until the cert changes)."""
+        with self._lock:
+            cert = self._current_cert_locked()
+            if self._ctx is None or cert != self._ctx_cert:
+                self._ctx = build_ssl_context(self._ca_pem, self._insecure, cert, self._source)
+                self._ctx_cert = cert
+                self.generation += 1
+            return self._ctx
+
+    def _current_cert_locked(self) -> CertPair | None:
+        if self._dynamic is not None:
+            dyn = self._dynamic()
+            if dyn is not None:
+                return dyn
+        if self._files is not None:
+            now = time.monotonic()
+            if now - self._checked_at >= CERT_FILE_CHECK_SECONDS:
+                self._checked_at = now
+                st = self._stat()
+                if st != self._file_stat:
+                    self._reload_files_locked(st)
+            return self._file_cert
+        return self._static
+
+    def _stat(self) -> tuple[int, ...] | None:
+        assert self._files is not None
+        try:
+            a, b = (os.stat(p) for p in self._files)
+        except OSError:
+            return None
+        return (a.st_mtime_ns, a.st_size, a.st_ino, b.st_mtime_ns, b.st_size, b.st_ino)
+
+    def _reload_files_locked(self, st: tuple[int, ...] | None) -> None:
+        assert self._files is not None
+        try:
+            cert, key = (Path(p).read_bytes() for p in self._files)
+        except OSError:
+            return  # mid-rotation: keep the last good pair and look again later
+        try:
+            # A half-written pair (new cert, old key) must not replace a working one.
+            build_ssl_context(None, True, (cert, key), self._source)
+        except ConfigError:
+            return
+        self._file_cert = (cert, key)
+        self._file_stat = st
+
+
+def build_ssl_context(
+    ca_pem: bytes | None, insecure: bool, cert: CertPair | None, source: str
+) -> ssl.SSLContext:
+    # PROTOCOL_TLS_CLIENT verifies hostnames and certificates by default. With a cluster CA
+    # we trust only that CA (as kubectl does), not the system roots as well.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    # The watch path speaks HTTP/1.1 itself; httpx uses h11 too, so both agree on ALPN.
+    ctx.set_alpn_protocols(["http/1.1"])
+    if insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif ca_pem:
+        try:
+            ctx.load_verify_locations(cadata=ca_pem.decode("ascii", "replace"))
+        except (ssl.SSLError, ValueError) as e:
+            raise ConfigError(f"{source}: certificate-authority is not valid PEM") from e
+    else:
+        ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    if cert is not None:
+        _load_cert_chain(ctx, cert[0], cert[1], source)
+    return ctx
+
+
+def _load_cert_chain(ctx: ssl.SSLContext, cert: bytes, key: bytes, source: str) -> None:
+    # ssl only loads certificates from files; write them 0600 into a private temp dir and
+    # remove them at once so key material does not linger on disk.
+    with tempfile.TemporaryDirectory(prefix="kfast-") as d:
+        cp, kp = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        for p, data in ((cp, cert), (kp, key)):
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        try:
+            ctx.load_cert_chain(cp, kp)
+        except ssl.SSLError as e:
+            raise ConfigError(f"{source}: client certificate/key cannot be loaded ({e.reason})") from e

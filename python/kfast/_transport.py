@@ -1,0 +1,148 @@
+"""httpx transports that follow the config's TLS state, and the one mapping of lower-level
+transport failures onto kfast's public classes.
+
+httpx binds an SSLContext to a connection pool when the pool is made. These transports keep
+one pool per context: when :attr:`Config.ssl_context` changes (a rotated or exec-supplied
+client certificate) the next request gets a new pool built on the new context; the old pool
+is closed with the transport, so responses still streaming from it are not cut.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from typing import TYPE_CHECKING
+
+import httpx
+
+from kfast import errors
+
+if TYPE_CHECKING:
+    from kfast._config import Config
+
+__all__ = ["SyncTransport", "AsyncTransport", "map_transport_error"]
+
+
+class _Pools:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.lock = threading.Lock()
+        self.ctx: ssl.SSLContext | None = None
+        self.proxy = config.proxy_for(config.server)
+
+    def want(self) -> ssl.SSLContext | None:
+        return self.config.ssl_context if self.config.is_https else None
+
+    def verify(self, ctx: ssl.SSLContext | None) -> ssl.SSLContext | bool:
+        return ctx if ctx is not None else True
+
+
+class SyncTransport(httpx.BaseTransport):
+    def __init__(self, config: Config) -> None:
+        self._p = _Pools(config)
+        self._current: httpx.HTTPTransport | None = None
+        self._retired: list[httpx.HTTPTransport] = []
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The context the current pool was built on."""
+        return self._p.ctx
+
+    def pool(self) -> httpx.HTTPTransport:
+        ctx = self._p.want()
+        with self._p.lock:
+            if self._current is None or ctx is not self._p.ctx:
+                if self._current is not None:
+                    self._retired.append(self._current)
+                self._current = httpx.HTTPTransport(verify=self._p.verify(ctx), proxy=self._p.proxy)
+                self._p.ctx = ctx
+            return self._current
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.pool().handle_request(request)
+
+    def close(self) -> None:
+        with self._p.lock:
+            pools = [*self._retired, *([self._current] if self._current else [])]
+            self._retired.clear()
+            self._current = None
+        for p in pools:
+            p.close()
+
+
+class AsyncTransport(httpx.AsyncBaseTransport):
+    def __init__(self, config: Config) -> None:
+        self._p = _Pools(config)
+        self._current: httpx.AsyncHTTPTransport | None = None
+        self._retired: list[httpx.AsyncHTTPTransport] = []
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return self._p.ctx
+
+    def pool(self) -> httpx.AsyncHTTPTransport:
+        ctx = self._p.want()
+        with self._p.lock:
+            if self._current is None or ctx is not self._p.ctx:
+                if self._current is not None:
+                    self._retired.append(self._current)
+                self._current = httpx.AsyncHTTPTransport(verify=self._p.verify(ctx), proxy=self._p.proxy)
+                self._p.ctx = ctx
+            return self._current
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.pool().handle_async_request(request)
+
+    async def aclose(self) -> None:
+        with self._p.lock:
+            pools = [*self._retired, *([self._current] if self._current else [])]
+            self._retired.clear()
+            self._current = None
+        for p in pools:
+            await p.aclose()
+
+
+def map_transport_error(e: BaseException) -> errors.KfastError:
+    """The public class for an httpx/ssl/OS failure (the caller chains ``e`` as the cause).
+
+    Messages name the failure, never the request's headers."""
+    if isinstance(e, errors.KfastError):
+        return e
+    msg = str(e) or type(e).__name__
+    if isinstance(e, httpx.ProxyError):
+        return errors.ProxyError(msg)
+    if isinstance(e, httpx.ConnectTimeout):
+        return errors.ConnectTimeout(msg)
+    if isinstance(e, httpx.ConnectError):
+        if _is_tls(e):
+            return errors.TLSError(msg)
+        return errors.ConnectError(msg)
+    if isinstance(e, httpx.ReadTimeout):
+        return errors.ReadTimeout(msg)
+    if isinstance(e, httpx.WriteTimeout):
+        return errors.WriteTimeout(msg)
+    if isinstance(e, httpx.PoolTimeout):
+        return errors.PoolTimeout(msg)
+    if isinstance(e, httpx.TimeoutException):
+        return errors.ReadTimeout(msg)
+    if isinstance(e, httpx.RemoteProtocolError | httpx.ReadError):
+        return errors.StreamTruncated(msg)
+    if isinstance(e, ssl.SSLError):
+        return errors.TLSError(msg)
+    return errors.TransportError(msg)
+
+
+def _is_tls(e: BaseException) -> bool:
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError | ssl.CertificateError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "SSL" in str(e) or "CERTIFICATE" in str(e).upper()
+
+
+def connection_was_used(e: BaseException) -> bool:
+    """Whether the failed request may have reached the server (then only an idempotent
+    request may be sent again). Connecting failed, or no connection was free: not sent."""
+    return not isinstance(e, httpx.ConnectError | httpx.ConnectTimeout | httpx.ProxyError
+                          | httpx.PoolTimeout | errors.ConnectError)
