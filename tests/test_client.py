@@ -1,0 +1,251 @@
+"""Client and AsyncClient over httpx.MockTransport: the same behaviour through both drivers
+(retries, Retry-After, rate limiting, warnings, typed errors, redaction)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from kfast import AsyncClient, Client, Config, RetryPolicy, errors
+
+Handler = Callable[[httpx.Request], httpx.Response]
+FAST = RetryPolicy(max_attempts=4, backoff_base=0.001, backoff_max=0.01)
+
+
+def status(code: int, reason: str, message: str = "m", **extra: Any) -> httpx.Response:
+    return httpx.Response(code, json={"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
+                                      "reason": reason, "message": message, **extra})
+
+
+def call(mode: str, handler: Handler, method: str = "GET", path: str = "/api/v1/pods", *,
+         config: Config | None = None, retry: RetryPolicy = FAST, warnings: list[str] | None = None,
+         **kw: Any) -> Any:
+    """One request through Client (sync) or AsyncClient (async) with the same arguments."""
+    cfg = config or Config.for_url("http://k8s.test", token="s3cr3t-token")
+    handler_kw: dict[str, Any] = {"retry": retry}
+    if warnings is not None:
+        handler_kw["warning_handler"] = warnings.append
+    if mode == "sync":
+        with Client(cfg, transport=httpx.MockTransport(handler), **handler_kw) as c:
+            return c.request(method, path, **kw)
+
+    async def run() -> Any:
+        async with AsyncClient(cfg, transport=httpx.MockTransport(handler), **handler_kw) as c:
+            return await c.request(method, path, **kw)
+
+    return asyncio.run(run())
+
+
+modes = pytest.mark.parametrize("mode", ["sync", "async"])
+
+
+@modes
+def test_request_builds_and_decodes(mode: str) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        seen.append(r)
+        return httpx.Response(201, json={"kind": "ConfigMap", "metadata": {"name": "x"}})
+
+    out = call(mode, handler, "POST", "/api/v1/namespaces/ns/configmaps", params={"dryRun": "All", "pretty": True},
+               json={"metadata": {"name": "x"}}, headers={"X-Extra": "1"})
+    assert out == {"kind": "ConfigMap", "metadata": {"name": "x"}}
+    r = seen[0]
+    assert r.url == httpx.URL("http://k8s.test/api/v1/namespaces/ns/configmaps?dryRun=All&pretty=true")
+    assert r.headers["Authorization"] == "Bearer s3cr3t-token" and r.headers["X-Extra"] == "1"
+    assert r.headers["Content-Type"] == "application/json" and r.content == b'{"metadata":{"name":"x"}}'
+
+
+@modes
+@pytest.mark.parametrize(("resp", "cls"), [
+    (status(404, "NotFound"), errors.NotFound),
+    (status(403, "Forbidden"), errors.Forbidden),
+    (status(401, "Unauthorized"), errors.Unauthorized),
+    (status(409, "AlreadyExists"), errors.AlreadyExists),
+    (status(409, "Conflict"), errors.Conflict),
+    (status(410, "Expired"), errors.Expired),
+    (status(422, "Invalid", details={"causes": [{"field": "spec.x", "reason": "FieldValueRequired"}]}), errors.Invalid),
+    (status(500, "InternalError"), errors.InternalError),
+    (status(500, "ServerTimeout"), errors.ServerTimeout),
+    (status(415, "UnsupportedMediaType"), errors.UnsupportedMediaType),
+    (httpx.Response(502, text="<html>bad gateway</html>"), errors.ApiError),
+])
+def test_typed_errors(mode: str, resp: httpx.Response, cls: type[errors.ApiError]) -> None:
+    with pytest.raises(errors.ApiError) as ei:
+        call(mode, lambda r: httpx.Response(resp.status_code, headers=resp.headers, content=resp.content), "POST")
+    e = ei.value
+    assert type(e) is cls and e.code == resp.status_code and e.attempts == 1
+    if isinstance(e, errors.Invalid):
+        assert e.causes[0]["field"] == "spec.x"
+    if cls is errors.ApiError:
+        assert "bad gateway" in e.message
+
+
+@modes
+def test_429_retry_after_is_honoured_then_reported(mode: str) -> None:
+    times: list[float] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        times.append(time.monotonic())
+        return httpx.Response(429, headers={"Retry-After": "0.2"},
+                              json={"kind": "Status", "code": 429, "reason": "TooManyRequests"})
+
+    with pytest.raises(errors.TooManyRequests) as ei:
+        call(mode, handler, retry=RetryPolicy(max_attempts=3))
+    assert ei.value.retry_after == 0.2 and ei.value.attempts == 3 and len(times) == 3
+    assert all(b - a >= 0.19 for a, b in zip(times, times[1:]))
+
+
+@modes
+def test_429_then_success_even_for_post(mode: str) -> None:
+    n = [0]
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        n[0] += 1
+        return httpx.Response(429, headers={"Retry-After": "0"}) if n[0] < 3 else httpx.Response(200, json={"ok": 1})
+
+    assert call(mode, handler, "POST", json={}) == {"ok": 1} and n[0] == 3
+
+
+@modes
+@pytest.mark.parametrize(("method", "retry_after", "sends"), [
+    ("GET", "0", 4), ("PUT", "0", 4), ("GET", None, 1), ("POST", "0", 1), ("PATCH", "0", 1)])
+def test_5xx_retried_only_when_idempotent_and_told(mode: str, method: str, retry_after: str | None, sends: int) -> None:
+    n = [0]
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        n[0] += 1
+        return httpx.Response(503, headers={"Retry-After": retry_after} if retry_after else {})
+
+    with pytest.raises(errors.ServiceUnavailable) as ei:
+        call(mode, handler, method)
+    assert n[0] == sends and ei.value.attempts == sends
+
+
+@modes
+@pytest.mark.parametrize(("method", "exc", "sends", "cls"), [
+    ("GET", httpx.ReadError("connection reset"), 4, errors.StreamTruncated),
+    ("POST", httpx.ReadError("connection reset"), 1, errors.StreamTruncated),  # may have reached the server
+    ("POST", httpx.ConnectError("connection refused"), 4, errors.ConnectError),  # never sent
+    ("DELETE", httpx.ReadTimeout("slow"), 4, errors.ReadTimeout),
+    ("GET", httpx.ProxyError("407"), 4, errors.ProxyError),
+])
+def test_transport_errors_mapped_chained_and_retried_when_safe(
+    mode: str, method: str, exc: Exception, sends: int, cls: type[errors.TransportError]
+) -> None:
+    n = [0]
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        n[0] += 1
+        raise exc
+
+    with pytest.raises(errors.TransportError) as ei:
+        call(mode, handler, method)
+    assert type(ei.value) is cls and ei.value.__cause__ is exc and n[0] == sends and ei.value.attempts == sends
+    assert "s3cr3t" not in str(ei.value)
+
+
+@modes
+def test_connection_error_then_success(mode: str) -> None:
+    n = [0]
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        n[0] += 1
+        if n[0] == 1:
+            raise httpx.ConnectError("refused")
+        return httpx.Response(200, json=[1])
+
+    assert call(mode, handler) == [1]
+
+
+@modes
+def test_warnings_reach_the_handler(mode: str) -> None:
+    got: list[str] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={}, headers=[
+            ("Warning", '299 - "v1beta1 Foo is deprecated; use v1"'),
+            ("Warning", '299 - "first, with comma", 299 - "second \\"quoted\\""')])
+
+    call(mode, handler, warnings=got)
+    assert got == ["v1beta1 Foo is deprecated; use v1", "first, with comma", 'second "quoted"']
+
+
+def test_default_warning_handler_logs_each_text_once(caplog: pytest.LogCaptureFixture) -> None:
+    def handler(r: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={}, headers={"Warning": '299 - "deprecated thing"'})
+
+    caplog.set_level(logging.WARNING, "kfast.warnings")
+    with Client(Config.for_url("http://k"), transport=httpx.MockTransport(handler)) as c:
+        c.get("/a")
+        c.get("/b")
+    assert [r.getMessage() for r in caplog.records] == ["server warning: deprecated thing"]
+
+
+@modes
+def test_rate_limiter_spaces_requests(mode: str) -> None:
+    cfg = Config(server="http://k", qps=20.0, burst=2)
+    start = time.monotonic()
+    for _ in range(6):
+        call(mode, lambda r: httpx.Response(200, json={}), config=cfg)
+    # 2 free from the burst, then 4 at 20/s: at least 0.2 s
+    assert time.monotonic() - start >= 0.18
+
+
+def test_rate_limiter_off_and_shared() -> None:
+    assert Config(server="http://k", qps=None).rate_limiter is None
+    cfg = Config(server="http://k")
+    assert cfg.rate_limiter is cfg.with_namespace("x").rate_limiter  # one bucket per config
+    assert cfg.rate_limiter is not None and (cfg.rate_limiter.qps, cfg.rate_limiter.burst) == (50.0, 100)
+
+
+def test_retry_logs_do_not_leak_secrets(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    n = [0]
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        n[0] += 1
+        return httpx.Response(429, headers={"Retry-After": "0"}) if n[0] == 1 else httpx.Response(200, json={})
+
+    call("sync", handler)
+    assert any("retrying GET /api/v1/pods after 429" in r.getMessage() for r in caplog.records)
+    assert all("s3cr3t" not in r.getMessage() for r in caplog.records)
+
+
+def test_patch_types_and_helpers() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        seen.append(r)
+        return httpx.Response(200, json={"gitVersion": "v1.37.2"} if r.url.path == "/version" else {})
+
+    with Client(Config.for_url("http://k"), transport=httpx.MockTransport(handler)) as c:
+        assert c.version()["gitVersion"] == "v1.37.2"
+        c.patch("/p", {"a": 1})
+        c.patch("/p", [{"op": "remove", "path": "/a"}], patch_type="json")
+        c.patch("/p", {"a": 1}, patch_type="apply", params={"fieldManager": "me"})
+        c.put("/p", {})
+        c.delete("/p")
+        with pytest.raises(ValueError):
+            c.patch("/p", {}, patch_type="bogus")  # type: ignore[arg-type]
+    assert [r.headers.get("Content-Type") for r in seen[1:4]] == [
+        "application/merge-patch+json", "application/json-patch+json", "application/apply-patch+yaml"]
+    assert [r.method for r in seen] == ["GET", "PATCH", "PATCH", "PATCH", "PUT", "DELETE"]
+
+
+def test_repr_redacts() -> None:
+    c = Client(Config.for_url("http://k", token="s3cr3t-token"))
+    assert "s3cr3t" not in repr(c) and "REDACTED" in repr(c)
+    c.close()
+
+
+def test_backoff_has_jitter_and_cap() -> None:
+    p = RetryPolicy(backoff_base=1.0, backoff_max=4.0)
+    assert p.backoff(1, lambda: 1.0) == 1.0 and p.backoff(3, lambda: 1.0) == 4.0 and p.backoff(10, lambda: 0.5) == 2.0
+    assert p.backoff(2, lambda: 0.0) == 0.0
