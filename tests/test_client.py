@@ -249,3 +249,37 @@ def test_backoff_has_jitter_and_cap() -> None:
     p = RetryPolicy(backoff_base=1.0, backoff_max=4.0)
     assert p.backoff(1, lambda: 1.0) == 1.0 and p.backoff(3, lambda: 1.0) == 4.0 and p.backoff(10, lambda: 0.5) == 2.0
     assert p.backoff(2, lambda: 0.0) == 0.0
+
+
+def test_watch_starts_draw_from_the_same_bucket_as_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kfast._ratelimit import TokenBucket
+    from kfast._wire import Wire
+
+    now = [0.0]
+    bucket = TokenBucket(qps=1.0, burst=2, clock=lambda: now[0])
+    cfg = Config(server="http://127.0.0.1:1")
+    monkeypatch.setattr(cfg._rt, "limiter", bucket)
+    monkeypatch.setattr(cfg._rt, "limiter_built", True)
+    slept: list[float] = []
+    monkeypatch.setattr("kfast._ratelimit.time.sleep", slept.append)
+    monkeypatch.setattr("kfast._client.time.sleep", slept.append)
+    wire = Wire(cfg)
+    wire.watch("/api/v1/pods", {"watch": "1"})  # a watch start takes a token (no I/O yet)
+    with Client(cfg, transport=httpx.MockTransport(lambda r: httpx.Response(200, json={}))) as c:
+        c.get("/api/v1/pods")  # the second token of the burst
+        c.get("/api/v1/pods")  # must wait a second
+    wire.close()
+    assert slept == [1.0]
+
+
+def test_token_bucket_rate_and_burst() -> None:
+    from kfast._ratelimit import TokenBucket
+
+    now = [0.0]
+    b = TokenBucket(qps=10.0, burst=3, clock=lambda: now[0])
+    assert [b.reserve() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert b.reserve() == pytest.approx(0.1) and b.reserve() == pytest.approx(0.2)  # queued behind
+    now[0] = 10.0
+    assert b.reserve() == 0.0  # refilled, but never above the burst
+    with pytest.raises(ValueError):
+        TokenBucket(qps=0, burst=1)

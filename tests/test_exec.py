@@ -229,3 +229,19 @@ def test_bad_exec_sections_are_config_errors(tmp_path: Path, spec: dict[str, Any
     with pytest.raises(errors.ConfigError) as ei:
         load_config(kc)
     assert needle in str(ei.value) and str(kc) in str(ei.value)
+
+
+def test_interactive_if_available_with_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kfast._exec
+
+    class Tty:
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(kfast._exec.sys, "stdin", Tty())
+    d = tmp_path / "p"
+    script(d, "plugin", GOOD)
+    status(d, token="t")
+    cfg = load_config(kubeconfig(d, {"apiVersion": V1, "command": str(d / "plugin"), "interactiveMode": "IfAvailable"}))
+    assert header(cfg) == "Bearer t"
+    assert json.loads((d / "seen.json").read_text())["info"]["spec"]["interactive"] is True

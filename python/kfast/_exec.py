@@ -145,17 +145,21 @@ class ExecProvider:
         env.update(c.env)
         env["KUBERNETES_EXEC_INFO"] = self._exec_info(interactive)
         try:
+            # An interactive plugin talks to the user on stderr, so it keeps the terminal's;
+            # otherwise stderr is captured for the error message.
             proc = subprocess.run(
                 [c.command, *c.args],
                 env=env,
                 stdin=None if interactive else subprocess.DEVNULL,
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=None if interactive else subprocess.PIPE,
                 check=False,
             )
         except OSError as e:
             hint = f"; {c.install_hint.strip()}" if c.install_hint else ""
             raise AuthError(f"exec plugin {c.command} could not be run: {e.strerror or e}{hint}") from e
-        stderr = proc.stderr.decode("utf-8", "replace").strip()
+        stderr = proc.stderr.decode("utf-8", "replace").strip() if proc.stderr is not None \
+            else "(shown on the terminal)"
         where = f"exec plugin {c.command}"
         if proc.returncode != 0:
             raise AuthError(f"{where} failed with exit code {proc.returncode}: {stderr or '(no stderr)'}")
