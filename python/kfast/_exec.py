@@ -38,8 +38,8 @@ class ExecConfig:
 
     command: str
     api_version: str
-    args: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # may hold secrets
+    args: tuple[str, ...] = field(default=(), repr=False)  # may hold secrets (--token=...)
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     interactive_mode: str = "IfAvailable"
     provide_cluster_info: bool = False
     install_hint: str = ""
