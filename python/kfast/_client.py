@@ -62,6 +62,7 @@ class _Common:
             limiter=self.config.rate_limiter,
             retry=retry or RetryPolicy(),
             warning_handler=handler,
+            tls_server_name=self.config.tls_server_name,
         )
 
     def __repr__(self) -> str:

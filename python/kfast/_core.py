@@ -136,8 +136,10 @@ class Core:
         limiter: TokenBucket | None,
         retry: RetryPolicy,
         warning_handler: WarningHandler | None,
+        tls_server_name: str | None = None,
     ) -> None:
         self.base_url = httpx.URL(base_url)
+        self.tls_server_name = tls_server_name
         self.headers = dict(headers)
         self.limiter = limiter
         self.retry = retry
@@ -163,7 +165,11 @@ class Core:
         if headers:
             merged.update(headers)
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
-        return httpx.Request(method.upper(), url, params=query, headers=merged, content=content)
+        req = httpx.Request(method.upper(), url, params=query, headers=merged, content=content)
+        if self.tls_server_name:
+            # tls-server-name: the name sent in SNI and checked against the certificate.
+            req.extensions["sni_hostname"] = self.tls_server_name
+        return req
 
     def call(self, request: httpx.Request, *, decode: bool = True) -> Generator[Step, Any, Any]:
         method = request.method

@@ -103,6 +103,8 @@ class Wire:
     def build_request(self, path: str, params: dict[str, str]) -> httpx.Request:
         req = self.client.build_request("GET", path, params=params)
         req.headers["Accept"] = "application/json"
+        if self.config.tls_server_name:
+            req.extensions["sni_hostname"] = self.config.tls_server_name
         return authorize(self._auth, req)
 
     def _throttle(self) -> None:

@@ -106,3 +106,35 @@ def test_rest_and_watch_through_a_connect_proxy(cluster: Cluster, tmp_path: Path
     wire.close()
     assert list_and_watch(cfg, namespace) == ["ADDED"]
     assert len(proxy.tunnels) > before
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_tls_server_name(cluster: Cluster, tmp_path: Path, mode: str) -> None:
+    import kfast.errors as errors
+
+    admin = cluster.users[ADMIN]
+    user = {"client-certificate": str(admin.cert_file), "client-key": str(admin.key_file)}
+
+    def version(name: str) -> Any:
+        cfg = load_config(kubeconfig(cluster, tmp_path / f"config-{name}", user, **{"tls-server-name": name}))
+        if mode == "sync":
+            with Client(cfg) as c:
+                return c.version()
+
+        async def main() -> Any:
+            async with AsyncClient(cfg) as c:
+                return await c.version()
+
+        return asyncio.run(main())
+
+    assert version("localhost")["major"] == "1"  # a SAN of the serving certificate
+    with pytest.raises(errors.TLSError) as ei:
+        version("not-in-the-certificate.test")
+    assert ei.value.__cause__ is not None and "certificate" in str(ei.value).lower()
+
+
+def test_tls_server_name_on_the_watch_path(cluster: Cluster, tmp_path: Path, namespace: str) -> None:
+    admin = cluster.users[ADMIN]
+    user = {"client-certificate": str(admin.cert_file), "client-key": str(admin.key_file)}
+    cfg = load_config(kubeconfig(cluster, tmp_path / "config", user, **{"tls-server-name": "localhost"}))
+    assert list_and_watch(cfg, namespace) == ["ADDED"]
