@@ -41,6 +41,8 @@ class Refresh:
 class RefreshingAuth(httpx.Auth):
     """A credential that may need I/O to obtain and may be refreshed once after a 401."""
 
+    _stale = False  # set by invalidate(): the next request fetches a fresh credential
+
     def cached(self) -> Any:
         """The current credential if it can be had without I/O, else None."""
         return None
@@ -55,10 +57,15 @@ class RefreshingAuth(httpx.Auth):
     def can_retry(self) -> bool:
         return True
 
+    def invalidate(self) -> None:
+        """The server refused the credential outside this flow (a watch on its own socket)."""
+        self._stale = True
+
     def flow(self, request: httpx.Request) -> Generator[httpx.Request | Refresh, Any, None]:
-        cred = self.cached()
+        stale, self._stale = self._stale, False
+        cred = None if stale else self.cached()
         if cred is None:
-            cred = yield Refresh(force=False)
+            cred = yield Refresh(force=stale)
         self.apply(request, cred)
         response = yield request
         if response.status_code == 401 and self.can_retry():

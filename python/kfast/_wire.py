@@ -20,7 +20,7 @@ import httpx
 import msgspec
 
 from kfast import _native, errors
-from kfast._auth import authorize
+from kfast._auth import RefreshingAuth, authorize
 from kfast._config import Config
 from kfast._transport import map_transport_error
 
@@ -106,6 +106,11 @@ class Wire:
         if self.config.tls_server_name:
             req.extensions["sni_hostname"] = self.config.tls_server_name
         return authorize(self._auth, req)
+
+    def credentials_refused(self) -> None:
+        """A watch got 401 outside httpx's auth flow: fetch a fresh credential next time."""
+        if isinstance(self._auth, RefreshingAuth):
+            self._auth.invalidate()
 
     def _throttle(self) -> None:
         # LISTs and watch starts draw from the same bucket as the config's REST calls.
@@ -194,8 +199,15 @@ class WatchStream:
     def _feeds(self, feed: Callable[[_native.WatchDecoder, Any], _T]) -> Iterator[tuple[_native.WatchDecoder, _T]]:
         # feed() runs inside these generators so decoder errors pass through their handlers.
         if self._wire.direct:
-            return self._socket_feeds(feed)
-        return self._httpx_feeds(feed)
+            return self._refused(self._socket_feeds(feed))
+        return self._refused(self._httpx_feeds(feed))
+
+    def _refused(self, feeds: Iterator[_T]) -> Iterator[_T]:
+        try:
+            yield from feeds
+        except errors.Unauthorized:
+            self._wire.credentials_refused()  # rotated token file, expired exec credential
+            raise
 
     def _socket_feeds(self, feed: Callable[[_native.WatchDecoder, Any], _T]) -> Iterator[tuple[_native.WatchDecoder, _T]]:
         decoder = _native.WatchDecoder(http=True)
@@ -268,7 +280,8 @@ class WatchStream:
             sock.settimeout(self._read_timeout)
         except (ssl.SSLError, OSError) as e:
             raw.close()
-            raise errors.ConnectError(f"TLS/handshake with {host}:{port} failed: {e}") from e
+            cls = errors.TLSError if isinstance(e, ssl.SSLError) else errors.ConnectError
+            raise cls(f"TLS/handshake with {host}:{port} failed: {e}") from e
         self._sock = sock
         if self._closed.is_set():
             self.close()

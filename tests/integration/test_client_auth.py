@@ -211,3 +211,27 @@ def test_apf_429_retry_after_honoured_and_reported(cluster: Cluster, caplog: pyt
             retries = [r.getMessage() for r in caplog.records if "retrying GET" in r.getMessage()]
             assert len(retries) == 2 and "429" in retries[0], retries
             print(json.dumps({"mode": mode, "retry_after": e.retry_after, "elapsed": round(elapsed, 2)}))
+
+
+@modes
+def test_client_certificate_files_rotating_on_disk(cluster: Cluster, tmp_path: Path, mode: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import kfast._tls
+
+    monkeypatch.setattr(kfast._tls, "CERT_FILE_CHECK_SECONDS", 0.0)
+    first, second = cluster.users[USER], cluster.users[ADMIN]
+    assert first.cert_file and first.key_file and second.cert_file and second.key_file
+    shutil.copy(first.cert_file, tmp_path / "tls.crt")
+    shutil.copy(first.key_file, tmp_path / "tls.key")
+    cfg = load_config(kubeconfig(cluster, tmp_path / "config", {"client-certificate": "tls.crt",
+                                                                "client-key": "tls.key"}))
+
+    def rotate() -> None:
+        # as a cert-manager sidecar would: new files renamed into place
+        for src, name in ((second.cert_file, "tls.crt"), (second.key_file, "tls.key")):
+            shutil.copy(src, tmp_path / f".{name}.new")  # type: ignore[arg-type]
+            (tmp_path / f".{name}.new").rename(tmp_path / name)
+
+    assert _two_calls(mode, cfg, rotate) == (USER, ADMIN)

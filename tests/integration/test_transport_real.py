@@ -138,3 +138,26 @@ def test_tls_server_name_on_the_watch_path(cluster: Cluster, tmp_path: Path, nam
     user = {"client-certificate": str(admin.cert_file), "client-key": str(admin.key_file)}
     cfg = load_config(kubeconfig(cluster, tmp_path / "config", user, **{"tls-server-name": "localhost"}))
     assert list_and_watch(cfg, namespace) == ["ADDED"]
+
+
+def test_watch_401_makes_the_next_watch_reread_the_token_file(cluster: Cluster, tmp_path: Path,
+                                                             namespace: str) -> None:
+    import csv
+
+    import kfast.errors as errors
+    from kfast.testing import TOKEN_ADMIN
+
+    with open(cluster.pki.token_file, newline="") as f:
+        good = next(r[0] for r in csv.reader(f) if r[1] == TOKEN_ADMIN)
+    tok = tmp_path / "token"
+    tok.write_text("revoked")
+    cfg = load_config(kubeconfig(cluster, tmp_path / "config", {"tokenFile": str(tok)}))
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    wire = Wire(cfg)
+    try:
+        with pytest.raises(errors.Unauthorized):
+            list(wire.watch(path, {"watch": "1", "timeoutSeconds": "1"}).events())
+        tok.write_text(good)  # rotated well within the minute the token is cached for
+        assert list(wire.watch(path, {"watch": "1", "timeoutSeconds": "1"}).events()) == []
+    finally:
+        wire.close()
