@@ -1,4 +1,5 @@
-"""A minimal HTTP CONNECT proxy on a loopback port, recording the tunnels it opened."""
+"""Minimal proxies on loopback ports (HTTP CONNECT and SOCKS5 without authentication),
+recording the tunnels they opened."""
 
 from __future__ import annotations
 
@@ -6,6 +7,78 @@ import select
 import socket
 import socketserver
 import threading
+
+
+def _pipe(client: socket.socket, upstream: socket.socket) -> None:
+    socks = [client, upstream]
+    try:
+        while True:
+            ready, _, _ = select.select(socks, [], [], 30)
+            if not ready:
+                return
+            for s in ready:
+                data = s.recv(65536)
+                if not data:
+                    return
+                (upstream if s is client else client).sendall(data)
+    finally:
+        upstream.close()
+
+
+def _recv_exact(s: socket.socket, n: int) -> bytes:
+    out = b""
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        if not chunk:
+            raise ConnectionError("client went away")
+        out += chunk
+    return out
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class Socks5Proxy:
+    def __init__(self) -> None:
+        self.tunnels: list[str] = []
+        proxy = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                c: socket.socket = self.request
+                ver, n = _recv_exact(c, 2)
+                methods = _recv_exact(c, n)
+                if ver != 5 or 0 not in methods:
+                    c.sendall(b"\x05\xff")
+                    return
+                c.sendall(b"\x05\x00")
+                _ver, cmd, _rsv, atyp = _recv_exact(c, 4)
+                if atyp == 1:
+                    host = socket.inet_ntoa(_recv_exact(c, 4))
+                elif atyp == 3:
+                    host = _recv_exact(c, _recv_exact(c, 1)[0]).decode()
+                else:
+                    c.sendall(b"\x05\x08\x00\x01" + bytes(6))
+                    return
+                port = int.from_bytes(_recv_exact(c, 2), "big")
+                if cmd != 1:
+                    c.sendall(b"\x05\x07\x00\x01" + bytes(6))
+                    return
+                proxy.tunnels.append(f"{host}:{port}")
+                upstream = socket.create_connection((host, port))
+                c.sendall(b"\x05\x00\x00\x01" + bytes(6))
+                _pipe(c, upstream)
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.url = f"socks5://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class ConnectProxy:
@@ -31,25 +104,9 @@ class ConnectProxy:
                 host, port = target.rsplit(":", 1)
                 upstream = socket.create_connection((host.strip("[]"), int(port)))
                 client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                socks = [client, upstream]
-                try:
-                    while True:
-                        ready, _, _ = select.select(socks, [], [], 30)
-                        if not ready:
-                            return
-                        for s in ready:
-                            data = s.recv(65536)
-                            if not data:
-                                return
-                            (upstream if s is client else client).sendall(data)
-                finally:
-                    upstream.close()
+                _pipe(client, upstream)
 
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

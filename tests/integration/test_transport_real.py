@@ -17,7 +17,7 @@ from kfast import AsyncClient, Client, Config, load_config
 from kfast._wire import Wire
 from kfast.testing import ADMIN, Cluster
 
-from _proxy import ConnectProxy
+from _proxy import ConnectProxy, Socks5Proxy
 
 pytestmark = pytest.mark.integration
 
@@ -161,3 +161,24 @@ def test_watch_401_makes_the_next_watch_reread_the_token_file(cluster: Cluster, 
         assert list(wire.watch(path, {"watch": "1", "timeoutSeconds": "1"}).events()) == []
     finally:
         wire.close()
+
+
+def test_rest_and_watch_through_socks5(cluster: Cluster, tmp_path: Path, namespace: str) -> None:
+    socks = Socks5Proxy()
+    try:
+        admin = cluster.users[ADMIN]
+        user = {"client-certificate": str(admin.cert_file), "client-key": str(admin.key_file)}
+        cfg = load_config(kubeconfig(cluster, tmp_path / "config", user, **{"proxy-url": socks.url}))
+        with Client(cfg) as c:
+            assert c.version()["major"] == "1"
+
+        async def via_async() -> dict[str, Any]:
+            async with AsyncClient(cfg) as c:
+                v: dict[str, Any] = await c.version()
+                return v
+
+        assert asyncio.run(via_async())["major"] == "1"
+        assert list_and_watch(cfg, namespace) == ["ADDED"]
+        assert socks.tunnels.count(f"127.0.0.1:{cluster.port}") >= 3
+    finally:
+        socks.close()
