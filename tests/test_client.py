@@ -283,3 +283,14 @@ def test_token_bucket_rate_and_burst() -> None:
     assert b.reserve() == 0.0  # refilled, but never above the burst
     with pytest.raises(ValueError):
         TokenBucket(qps=0, burst=1)
+
+
+def test_replace_builds_fresh_credentials_with_namespace_shares_them() -> None:
+    import dataclasses
+
+    cfg = Config.for_url("http://k", token="one")
+    auth = cfg.auth()
+    assert cfg.with_namespace("x").auth() is auth
+    for other in (cfg.replace(token="two"), dataclasses.replace(cfg, token="two")):
+        assert other.auth() is not auth
+    assert cfg.replace(qps=None).rate_limiter is None and cfg.rate_limiter is not None

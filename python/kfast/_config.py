@@ -77,7 +77,9 @@ class Config:
     burst: int = DEFAULT_BURST
     source: str = "<explicit>"
     context: str | None = None
-    _rt: _Runtime = field(default_factory=_Runtime, repr=False, compare=False)
+    # Not an init field, so dataclasses.replace() gives a copy with other credentials its
+    # own caches; with_namespace() shares them on purpose.
+    _rt: _Runtime = field(default_factory=_Runtime, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.server:
@@ -226,11 +228,13 @@ class Config:
 
     def with_namespace(self, namespace: str) -> Config:
         """The same user and cluster (sharing credentials and TLS), another default namespace."""
-        return replace(self, namespace=namespace, _rt=self._rt)
+        copy = replace(self, namespace=namespace)
+        object.__setattr__(copy, "_rt", self._rt)
+        return copy
 
     def replace(self, **changes: Any) -> Config:
         """A copy with fields changed; credentials and TLS state are built afresh."""
-        return replace(self, **changes, _rt=_Runtime())
+        return replace(self, **changes)
 
 
 def load_config(kubeconfig: str | os.PathLike[str] | None = None, context: str | None = None) -> Config:

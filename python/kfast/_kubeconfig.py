@@ -151,10 +151,10 @@ def _check_proxy(proxy: str, what: str) -> None:
     if url.scheme not in ("http", "https", "socks5", "socks5h"):
         raise ConfigError(f"{what}.proxy-url scheme {url.scheme!r} is not http, https or socks5")
     if url.scheme.startswith("socks"):
-        try:
-            import socksio  # type: ignore[import-not-found]  # noqa: F401
-        except ImportError:
-            raise ConfigError(f"{what}.proxy-url is socks5, which needs 'pip install kfast[socks]'") from None
+        import importlib.util
+
+        if importlib.util.find_spec("socksio") is None:
+            raise ConfigError(f"{what}.proxy-url is socks5, which needs 'pip install kfast[socks]'")
 
 
 def _bool(section: dict[str, Any], key: str, what: str) -> bool:
