@@ -179,6 +179,8 @@ def test_429_backs_off_then_410_relists_with_tombstones(sim: Simulator, informer
     eventually(lambda: cache_state(inf) == sim.state("pods"))
     relists = lists(inf)[3:]
     assert relists and relists[0].params.get("resourceVersion") not in (None, "0")
+    # The store is written before the batch's notifications reach the handlers.
+    eventually(lambda: len(rec.of("delete")) >= 2)
     deletes = rec.of("delete")
     assert {d.key for d in deletes} == {keys[0], keys[1]}
     assert all(isinstance(d, kfast.DeletedFinalStateUnknown) and d.obj is not None for d in deletes)
