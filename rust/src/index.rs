@@ -41,7 +41,7 @@ impl BuiltinIndex {
                 }
             }
             BuiltinIndex::Label(k) => lookup(&m.labels, k),
-            BuiltinIndex::Annotation(k) => lookup(&m.annotations, k),
+            BuiltinIndex::Annotation(k) => crate::decode::annotation_trusted(&obj.json, k).into_iter().collect(),
             BuiltinIndex::Field(path) => obj.field_values(path),
             BuiltinIndex::OwnerUid => m.owner_refs.iter().map(|o| o.uid.to_string()).collect(),
             BuiltinIndex::OwnerKind => m.owner_refs.iter().map(|o| format!("{}/{}", o.kind, o.name)).collect(),

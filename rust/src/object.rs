@@ -26,7 +26,8 @@ pub struct Meta {
     pub uid: Box<str>,
     pub resource_version: Box<str>,
     pub labels: Vec<(Box<str>, Box<str>)>,
-    pub annotations: Vec<(Box<str>, Box<str>)>,
+    // Annotations are not copied out: they are often large (last-applied-configuration
+    // alone is ~1 KB) and only an annotation index reads them, from `Object::json`.
     pub owner_refs: Vec<OwnerRef>,
 }
 
@@ -70,8 +71,8 @@ impl Object {
     /// Values at a dotted field path (`spec.nodeName`): a scalar gives its text, a list of
     /// scalars one value per element, absent or null gives none.
     pub fn field_values(&self, path: &str) -> Vec<String> {
-        // The watch decoder's scanner walks the bytes; no serde_json::Value is built.
-        crate::decode::field_values(&self.json, path)
+        // `json` was validated when the object was made, so the walk need not validate.
+        crate::decode::field_values_trusted(&self.json, path)
     }
 }
 
@@ -101,6 +102,8 @@ struct RawMeta<'a> {
     #[serde(rename = "resourceVersion", borrow)]
     resource_version: std::borrow::Cow<'a, str>,
     labels: Option<std::collections::BTreeMap<String, String>>,
+    // Parsed only so that the same type rules apply as in the decoder; not kept.
+    #[allow(dead_code)]
     annotations: Option<std::collections::BTreeMap<String, String>>,
     #[serde(rename = "ownerReferences", borrow)]
     owner_references: Option<Vec<RawOwnerRef<'a>>>,
@@ -132,12 +135,6 @@ pub fn extract_meta(json: &[u8]) -> Result<Meta> {
         uid: m.uid.as_ref().into(),
         resource_version: m.resource_version.as_ref().into(),
         labels: m.labels.unwrap_or_default().into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
-        annotations: m
-            .annotations
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect(),
         owner_refs: m
             .owner_references
             .unwrap_or_default()

@@ -379,7 +379,7 @@ pub fn object_heap_bytes(o: &Object) -> usize {
     let m = &o.meta;
     let strs =
         m.api_version.len() + m.kind.len() + m.namespace.len() + m.name.len() + m.uid.len() + m.resource_version.len();
-    let pairs: usize = m.labels.iter().chain(&m.annotations).map(|(k, v)| k.len() + v.len() + 32).sum();
+    let pairs: usize = m.labels.iter().map(|(k, v)| k.len() + v.len() + 32).sum();
     let owners: usize = m
         .owner_refs
         .iter()

@@ -158,7 +158,7 @@ fn decode_event(s: &mut Scanner<'_>, line: &[u8]) -> ScanResult<Line> {
         }
         Type::Event(EventKind::Bookmark) => {
             let initial_events_end =
-                meta.annotations.iter().any(|(k, v)| &**k == INITIAL_EVENTS_END && &**v == "true");
+                crate::decode::annotation_trusted(json, INITIAL_EVENTS_END).as_deref() == Some("true");
             Ok(Line::Event(WatchEvent {
                 kind: EventKind::Bookmark,
                 object: None,

@@ -65,7 +65,7 @@ fn walk(json: &[u8], path: &str) -> Option<Vec<String>> {
 }
 
 /// One validated scalar (or container, which gives nothing).
-fn push_scalar(v: &[u8], out: &mut Vec<String>) {
+pub(super) fn push_scalar(v: &[u8], out: &mut Vec<String>) {
     match v.first() {
         Some(b'"') => {
             if let Ok(r) = Scanner::new(v).str_value() {

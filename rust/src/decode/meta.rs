@@ -111,7 +111,7 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]
         }
         b"annotations" => {
             dup(s, seen, 32)?;
-            meta.annotations = string_map(s)?;
+            validate_string_map(s)?;
         }
         b"ownerReferences" => {
             dup(s, seen, 64)?;
@@ -162,6 +162,14 @@ fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(Box<str>, Box<str>)>> {
         out = dedup;
     }
     Ok(out)
+}
+
+/// `null` or an object of strings, checked and skipped (annotations: see `Meta`).
+fn validate_string_map(s: &mut Scanner<'_>) -> ScanResult<()> {
+    if s.null()? {
+        return Ok(());
+    }
+    s.object(|s, _| s.str_value().map(drop))
 }
 
 fn owner_ref(s: &mut Scanner<'_>) -> ScanResult<OwnerRef> {

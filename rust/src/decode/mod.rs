@@ -15,9 +15,11 @@ mod http;
 mod lex;
 mod meta;
 pub mod scan;
+mod trusted;
 
 pub use event::{EventKind, WatchEvent};
 pub use field::field_values;
+pub use trusted::{annotation_trusted, field_values_trusted};
 
 use crate::error::{Error, Result, Status};
 use event::Line;
