@@ -6,6 +6,7 @@ pub mod error;
 pub mod decode;
 pub mod fifo;
 pub mod index;
+pub mod json_buf;
 pub mod object;
 pub mod process;
 pub mod store;

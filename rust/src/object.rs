@@ -3,6 +3,7 @@
 //! Python views; never re-serialised.
 
 use crate::error::{Error, Result};
+pub use crate::json_buf::JsonBuf;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -35,7 +36,7 @@ pub struct Meta {
 pub struct Object {
     /// The object's JSON (exactly the bytes of the `object` value of a watch event, or of
     /// one list item, possibly after a transform).
-    pub json: Box<[u8]>,
+    pub json: JsonBuf,
     pub meta: Meta,
     /// Cache key: `namespace/name`, or `name` when cluster-scoped.
     pub key: Box<str>,
@@ -56,7 +57,7 @@ pub fn make_key(namespace: &str, name: &str) -> Box<str> {
 }
 
 impl Object {
-    pub fn new(json: Box<[u8]>, meta: Meta) -> Object {
+    pub fn new(json: JsonBuf, meta: Meta) -> Object {
         let key = make_key(&meta.namespace, &meta.name);
         Object { json, meta, key }
     }
@@ -71,8 +72,10 @@ impl Object {
     /// Values at a dotted field path (`spec.nodeName`): a scalar gives its text, a list of
     /// scalars one value per element, absent or null gives none.
     pub fn field_values(&self, path: &str) -> Vec<String> {
-        // `json` was validated when the object was made, so the walk need not validate.
-        crate::decode::field_values_trusted(&self.json, path)
+        // The watch decoder's scanner walks the bytes; no serde_json::Value is built. (A
+        // non-validating walk, `decode::trusted`, measured no faster: the scanner's skip
+        // already runs at ~1 GB/s.)
+        crate::decode::field_values(&self.json, path)
     }
 }
 

@@ -385,7 +385,7 @@ pub fn object_heap_bytes(o: &Object) -> usize {
         .iter()
         .map(|r| r.api_version.len() + r.kind.len() + r.name.len() + r.uid.len() + std::mem::size_of_val(r))
         .sum();
-    std::mem::size_of::<Object>() + 16 + o.json.len() + o.key.len() + strs + pairs + owners
+    std::mem::size_of::<Object>() + 16 + o.json.heap_bytes() + o.key.len() + strs + pairs + owners
 }
 
 #[cfg(test)]
