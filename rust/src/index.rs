@@ -11,6 +11,12 @@ use std::sync::Arc;
 /// exactly the values the old version was indexed under.
 pub trait IndexFn: Send + Sync {
     fn values(&self, obj: &ObjectRef) -> Result<Vec<String>, Foreign>;
+
+    /// For a field index: its dotted path, which the watch decoder then captures while it
+    /// decodes (see `decode::Captured`), so computing the values needs no JSON walk.
+    fn field_path(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// The built-in index functions (client-go's `MetaNamespaceIndexFunc` and friends).
@@ -67,6 +73,13 @@ fn lookup(pairs: &[(Box<str>, Box<str>)], key: &str) -> Vec<String> {
 impl IndexFn for BuiltinIndex {
     fn values(&self, obj: &ObjectRef) -> Result<Vec<String>, Foreign> {
         Ok(self.compute(obj))
+    }
+
+    fn field_path(&self) -> Option<&str> {
+        match self {
+            BuiltinIndex::Field(p) => Some(p),
+            _ => None,
+        }
     }
 }
 

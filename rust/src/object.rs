@@ -40,6 +40,8 @@ pub struct Object {
     pub meta: Meta,
     /// Cache key: `namespace/name`, or `name` when cluster-scoped.
     pub key: Box<str>,
+    /// Field-path values the decoder captured (see `decode::Captured`); None: walk `json`.
+    pub fields: Option<Box<crate::decode::Captured>>,
 }
 
 pub type ObjectRef = Arc<Object>;
@@ -59,7 +61,7 @@ pub fn make_key(namespace: &str, name: &str) -> Box<str> {
 impl Object {
     pub fn new(json: JsonBuf, meta: Meta) -> Object {
         let key = make_key(&meta.namespace, &meta.name);
-        Object { json, meta, key }
+        Object { json, meta, key, fields: None }
     }
 
     /// Parse a JSON object and extract its metadata. This is the reference (serde_json)
@@ -75,6 +77,9 @@ impl Object {
         // The watch decoder's scanner walks the bytes; no serde_json::Value is built. (A
         // non-validating walk, `decode::trusted`, measured no faster: the scanner's skip
         // already runs at ~1 GB/s.)
+        if let Some(span) = self.fields.as_ref().and_then(|f| f.get(path)) {
+            return crate::decode::values_at_span(&self.json, span);
+        }
         crate::decode::field_values(&self.json, path)
     }
 }

@@ -4,6 +4,7 @@
 //! `controller` may be null), duplicate struct fields rejected, map keys last-wins and
 //! sorted. `tests/decode_meta.rs` checks the agreement on generated objects.
 
+use super::capture::{FieldPaths, Span};
 use super::scan::{ScanResult, Scanner};
 use crate::error::Status;
 use crate::object::{Meta, OwnerRef};
@@ -47,8 +48,14 @@ pub fn object_meta(s: &mut Scanner<'_>, meta: &mut Meta) -> ScanResult<()> {
     })
 }
 
-/// Like `object_meta`, but also remembers where a Status's code/reason/message are.
-pub fn object_meta_and_status(s: &mut Scanner<'_>, meta: &mut Meta, st: &mut StatusSpans) -> ScanResult<()> {
+/// Like `object_meta`, but also remembers where a Status's code/reason/message are, and
+/// captures the values of `cap`'s field paths (see `capture`).
+pub fn object_meta_and_status(
+    s: &mut Scanner<'_>,
+    meta: &mut Meta,
+    st: &mut StatusSpans,
+    mut cap: Option<(&FieldPaths, &mut [Span])>,
+) -> ScanResult<()> {
     let mut seen = 0u32;
     s.object(|s, key| {
         if key.is(b"metadata") {
@@ -69,6 +76,12 @@ pub fn object_meta_and_status(s: &mut Scanner<'_>, meta: &mut Meta, st: &mut Sta
         } else if key.is(b"message") {
             st.message = Some(s.skip_value()?);
         } else {
+            if let Some((fp, slots)) = cap.as_mut() {
+                let m = fp.top_level(key);
+                if m != 0 {
+                    return fp.capture(s, m, 1, slots);
+                }
+            }
             s.skip_value()?;
         }
         Ok(())
@@ -225,7 +238,7 @@ pub fn parse_status(body: &[u8], default_code: u16) -> Option<Status> {
     let mut spans = StatusSpans::default();
     s.ws();
     let start = s.pos();
-    object_meta_and_status(&mut s, &mut meta, &mut spans).ok()?;
+    object_meta_and_status(&mut s, &mut meta, &mut spans, None).ok()?;
     let end = s.pos();
     s.end().ok()?;
     let obj = &body[start..end];

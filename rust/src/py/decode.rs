@@ -124,6 +124,10 @@ impl PyWatchDecoder {
     /// it in the same buffer are never lost.
     fn feed_fifo(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>, fifo: PyRef<'_, PyDeltaFifo>) -> PyResult<FeedResult> {
         let fifo = fifo.fifo.clone();
+        if let Some(store) = fifo.known_objects() {
+            let paths = store.index_defs().iter().filter_map(|d| d.func.field_path().map(Box::from)).collect();
+            self.inner.set_field_paths(paths);
+        }
         let (summary, result) = self.with_bytes(py, data, |d, bytes| {
             let mut out = Vec::new();
             let r = d.feed(bytes, &mut out);
