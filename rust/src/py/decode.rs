@@ -51,6 +51,9 @@ impl PyWatchEvent {
 #[pyclass(name = "WatchDecoder", module = "kfast._native")]
 pub struct PyWatchDecoder {
     inner: Decoder,
+    /// Reused copy of a mutable input buffer: a fresh 1 MiB `Vec` per call was freed back
+    /// to the OS and page-faulted in again on every read (profiled).
+    scratch: Vec<u8>,
 }
 
 impl PyWatchDecoder {
@@ -68,8 +71,13 @@ impl PyWatchDecoder {
             let bytes = b.as_bytes();
             return Ok(py.allow_threads(|| f(inner, bytes)));
         }
-        let copy = PyBuffer::<u8>::get(data)?.to_vec(py)?;
-        Ok(py.allow_threads(|| f(inner, &copy)))
+        let buf = PyBuffer::<u8>::get(data)?;
+        let mut copy = std::mem::take(&mut self.scratch);
+        copy.resize(buf.item_count(), 0);
+        buf.copy_to_slice(py, &mut copy)?;
+        let r = py.allow_threads(|| f(inner, &copy));
+        self.scratch = copy;
+        Ok(r)
     }
 }
 
@@ -78,7 +86,7 @@ impl PyWatchDecoder {
     #[new]
     #[pyo3(signature = (*, http = true, max_line_bytes = crate::decode::DEFAULT_MAX_LINE_BYTES))]
     fn py_new(http: bool, max_line_bytes: usize) -> Self {
-        PyWatchDecoder { inner: Decoder::new(DecoderOptions { http, max_line_bytes }) }
+        PyWatchDecoder { inner: Decoder::new(DecoderOptions { http, max_line_bytes }), scratch: Vec::new() }
     }
 
     #[getter]
