@@ -66,7 +66,7 @@ impl BuiltinIndex {
     }
 }
 
-fn lookup(pairs: &[(Box<str>, Box<str>)], key: &str) -> Vec<String> {
+fn lookup(pairs: &[(crate::object::Text, crate::object::Text)], key: &str) -> Vec<String> {
     pairs.iter().filter(|(k, _)| &**k == key).map(|(_, v)| v.to_string()).collect()
 }
 

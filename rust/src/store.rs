@@ -373,19 +373,24 @@ fn check_names(existing: &[IndexDef], new: &[IndexDef]) -> Result<()> {
     Ok(())
 }
 
-/// Heap bytes owned by one object (only its share if the `Arc` is shared is not tracked:
-/// the store counts every object it holds in full).
+/// Heap bytes owned by one object (the store counts every object it holds in full, even
+/// if a queued delta or a Python view shares the `Arc`).
 pub fn object_heap_bytes(o: &Object) -> usize {
+    use crate::object::Text;
+    use std::mem::size_of;
+    let text = |t: &Text| if t.is_heap_allocated() { t.capacity() } else { 0 };
     let m = &o.meta;
-    let strs =
-        m.api_version.len() + m.kind.len() + m.namespace.len() + m.name.len() + m.uid.len() + m.resource_version.len();
-    let pairs: usize = m.labels.iter().map(|(k, v)| k.len() + v.len() + 32).sum();
-    let owners: usize = m
-        .owner_refs
-        .iter()
-        .map(|r| r.api_version.len() + r.kind.len() + r.name.len() + r.uid.len() + std::mem::size_of_val(r))
+    let strs: usize = [&m.api_version, &m.kind, &m.namespace, &m.name, &m.uid, &m.resource_version]
+        .into_iter()
+        .map(text)
         .sum();
-    std::mem::size_of::<Object>() + 16 + o.json.heap_bytes() + o.key.len() + strs + pairs + owners
+    let labels = m.labels.capacity() * size_of::<(Text, Text)>()
+        + m.labels.iter().map(|(k, v)| text(k) + text(v)).sum::<usize>();
+    let owners = m.owner_refs.capacity() * size_of::<crate::object::OwnerRef>()
+        + m.owner_refs.iter().map(|r| text(&r.api_version) + text(&r.kind) + text(&r.name) + text(&r.uid)).sum::<usize>();
+    let fields = o.fields.as_ref().map_or(0, |f| size_of::<crate::decode::Captured>() + f.spans.len() * 8);
+    // `Arc` header (two counts) + the object; json at glibc's granularity.
+    2 * size_of::<usize>() + size_of::<Object>() + o.json.heap_bytes() + o.key.len() + strs + labels + owners + fields
 }
 
 #[cfg(test)]

@@ -166,12 +166,12 @@ fn decode_event(s: &mut Scanner<'_>, line: &[u8], fp: &FieldPaths) -> ScanResult
             Ok(Line::Event(WatchEvent {
                 kind: EventKind::Bookmark,
                 object: None,
-                resource_version: meta.resource_version,
+                resource_version: meta.resource_version.as_str().into(),
                 initial_events_end,
             }))
         }
         Type::Event(kind) => {
-            let resource_version = meta.resource_version.clone();
+            let resource_version: Box<str> = meta.resource_version.as_str().into();
             let mut object = Object::new(json.into(), meta);
             if let Some(mut sl) = slots {
                 // Captured relative to the line; the object's JSON starts at span.0.

@@ -7,7 +7,7 @@
 use super::capture::{FieldPaths, Span};
 use super::scan::{ScanResult, Scanner};
 use crate::error::Status;
-use crate::object::{Meta, OwnerRef};
+use crate::object::{Meta, OwnerRef, Text};
 
 /// Top-level fields of a Status, kept as spans because we only know the event is an ERROR
 /// once `type` has been read (and an ordinary object may carry fields with these names).
@@ -37,10 +37,10 @@ pub fn object_meta(s: &mut Scanner<'_>, meta: &mut Meta) -> ScanResult<()> {
             }
         } else if key.is(b"apiVersion") {
             dup(s, &mut seen, 2)?;
-            meta.api_version = s.str_value()?.to_boxed();
+            meta.api_version = s.str_value()?.to_text();
         } else if key.is(b"kind") {
             dup(s, &mut seen, 4)?;
-            meta.kind = s.str_value()?.to_boxed();
+            meta.kind = s.str_value()?.to_text();
         } else {
             s.skip_value()?;
         }
@@ -65,10 +65,10 @@ pub fn object_meta_and_status(
             }
         } else if key.is(b"apiVersion") {
             dup(s, &mut seen, 2)?;
-            meta.api_version = s.str_value()?.to_boxed();
+            meta.api_version = s.str_value()?.to_text();
         } else if key.is(b"kind") {
             dup(s, &mut seen, 4)?;
-            meta.kind = s.str_value()?.to_boxed();
+            meta.kind = s.str_value()?.to_text();
         } else if key.is(b"code") {
             st.code = Some(s.skip_value()?);
         } else if key.is(b"reason") {
@@ -104,19 +104,19 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]
     match k {
         b"name" => {
             dup(s, seen, 1)?;
-            meta.name = s.str_value()?.to_boxed();
+            meta.name = s.str_value()?.to_text();
         }
         b"namespace" => {
             dup(s, seen, 2)?;
-            meta.namespace = s.str_value()?.to_boxed();
+            meta.namespace = s.str_value()?.to_text();
         }
         b"uid" => {
             dup(s, seen, 4)?;
-            meta.uid = s.str_value()?.to_boxed();
+            meta.uid = s.str_value()?.to_text();
         }
         b"resourceVersion" => {
             dup(s, seen, 8)?;
-            meta.resource_version = s.str_value()?.to_boxed();
+            meta.resource_version = s.str_value()?.to_text();
         }
         b"labels" => {
             dup(s, seen, 16)?;
@@ -146,15 +146,15 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]
 
 /// `null` or an object of strings, as a `BTreeMap<String, String>` would see it: sorted by
 /// key, a repeated key keeps its last value.
-fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(Box<str>, Box<str>)>> {
-    let mut out: Vec<(Box<str>, Box<str>)> = Vec::new();
+fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(Text, Text)>> {
+    let mut out: Vec<(Text, Text)> = Vec::new();
     if s.null()? {
         return Ok(out);
     }
     let mut sorted = true;
     s.object(|s, key| {
-        let v = s.str_value()?.to_boxed();
-        let k = key.to_boxed();
+        let v = s.str_value()?.to_text();
+        let k = key.to_text();
         if let Some(last) = out.last() {
             sorted &= last.0 < k;
         }
@@ -165,7 +165,7 @@ fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(Box<str>, Box<str>)>> {
     if !sorted {
         // Stable sort keeps equal keys in input order; keep the last of each run.
         out.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut dedup: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(out.len());
+        let mut dedup: Vec<(Text, Text)> = Vec::with_capacity(out.len());
         for kv in out {
             match dedup.last_mut() {
                 Some(last) if last.0 == kv.0 => *last = kv,
@@ -191,16 +191,16 @@ fn owner_ref(s: &mut Scanner<'_>) -> ScanResult<OwnerRef> {
     s.object(|s, key| {
         if key.is(b"apiVersion") {
             dup(s, &mut seen, 1)?;
-            o.api_version = s.str_value()?.to_boxed();
+            o.api_version = s.str_value()?.to_text();
         } else if key.is(b"kind") {
             dup(s, &mut seen, 2)?;
-            o.kind = s.str_value()?.to_boxed();
+            o.kind = s.str_value()?.to_text();
         } else if key.is(b"name") {
             dup(s, &mut seen, 4)?;
-            o.name = s.str_value()?.to_boxed();
+            o.name = s.str_value()?.to_text();
         } else if key.is(b"uid") {
             dup(s, &mut seen, 8)?;
-            o.uid = s.str_value()?.to_boxed();
+            o.uid = s.str_value()?.to_text();
         } else if key.is(b"controller") {
             dup(s, &mut seen, 16)?;
             o.controller = s.opt_bool()?.unwrap_or(false);
