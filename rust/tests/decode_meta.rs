@@ -284,3 +284,43 @@ fn field_values_agree_with_the_serde_json_reference() {
         );
     }
 }
+
+/// Trees whose keys collide often (a, b, c), so paths hit, miss, and repeat.
+fn abc_tree() -> impl Strategy<Value = V> {
+    scalar().prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec((prop::sample::select(vec!["a", "b", "c"]).prop_map(String::from), inner.clone()), 0..4)
+                .prop_map(V::Map),
+            prop::collection::vec(inner, 0..3).prop_map(V::List),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Field paths captured by the decoder (for field indexes) give exactly what walking
+    /// the stored JSON gives, including repeated keys (last wins) and non-object parents.
+    #[test]
+    fn captured_field_paths_agree_with_the_walk(
+        top in prop::collection::vec((prop::sample::select(vec!["a", "b", "c"]).prop_map(String::from), abc_tree()), 0..5),
+        fancy in any::<bool>(), ws in any::<bool>(),
+    ) {
+        let mut members = vec![
+            ("kind".to_string(), V::Str("Pod".into())),
+            ("metadata".to_string(), V::Map(vec![("name".into(), V::Str("p".into()))])),
+        ];
+        members.extend(top);
+        let json = render(&V::Map(members), fancy, ws);
+        let paths = ["a", "b", "a.a", "a.b", "b.c", "a.b.c", "a.a.a", "c.b.a", "kind", "metadata.name"];
+        let mut d = Decoder::new(DecoderOptions { http: false, ..Default::default() });
+        d.set_field_paths(paths.iter().map(|p| (*p).into()).collect());
+        let mut out = Vec::new();
+        d.feed(format!("{{\"type\":\"ADDED\",\"object\":{json}}}\n").as_bytes(), &mut out).unwrap();
+        let o = out[0].object.clone().unwrap();
+        prop_assert!(o.fields.is_some());
+        for p in paths {
+            prop_assert_eq!(o.field_values(p), kfast_native::decode::field_values(json.as_bytes(), p), "{} {}", json, p);
+        }
+    }
+}
