@@ -135,6 +135,9 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]
                     meta.owner_refs.push(o);
                     Ok(())
                 })?;
+                // A Vec's first push reserves 4 elements: 3 spare OwnerRefs (~300 B) in
+                // every cached pod with one owner.
+                meta.owner_refs.shrink_to_fit();
             }
         }
         _ => {
@@ -174,6 +177,8 @@ fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(Text, Text)>> {
         }
         out = dedup;
     }
+    // Cached for the object's lifetime: no spare capacity (1-3 labels would reserve 4).
+    out.shrink_to_fit();
     Ok(out)
 }
 
