@@ -324,3 +324,24 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Annotations are read from the stored JSON (Meta no longer copies them); the lookup
+    /// must give what serde_json's map (last duplicate wins) gives.
+    #[test]
+    fn annotation_lookup_agrees_with_serde(
+        pairs in prop::collection::vec((prop::sample::select(vec!["a", "k8s.io/x", "caf\u{e9}"]).prop_map(String::from), text()), 0..5),
+        fancy in any::<bool>(), ws in any::<bool>(),
+    ) {
+        let ann = V::Map(pairs.into_iter().map(|(k, v)| (k, V::Str(v))).collect());
+        let json = render(&V::Map(vec![("metadata".into(), V::Map(vec![("annotations".into(), ann)]))]), fancy, ws);
+        let o = object::Object::from_json(json.as_bytes()).unwrap();
+        let reference: serde_json::Value = serde_json::from_str(&json).unwrap();
+        for k in ["a", "k8s.io/x", "caf\u{e9}", "missing"] {
+            let want = reference["metadata"]["annotations"].get(k).and_then(|v| v.as_str()).map(String::from);
+            prop_assert_eq!(kfast_native::decode::annotation_trusted(&o.json, k), want, "{} {}", json, k);
+        }
+    }
+}
