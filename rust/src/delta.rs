@@ -1,6 +1,7 @@
 //! Deltas: what the DeltaFIFO queues per key and the processor applies to the store.
 
 use crate::object::ObjectRef;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DeltaType {
@@ -28,7 +29,7 @@ impl DeltaType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeltaObject {
     Object(ObjectRef),
-    Tombstone { key: Box<str>, obj: Option<ObjectRef> },
+    Tombstone { key: Arc<str>, obj: Option<ObjectRef> },
 }
 
 impl DeltaObject {
@@ -36,6 +37,13 @@ impl DeltaObject {
         match self {
             DeltaObject::Object(o) => &o.key,
             DeltaObject::Tombstone { key, .. } => key,
+        }
+    }
+    /// The key as the shared string the object (or tombstone) holds.
+    pub fn shared_key(&self) -> Arc<str> {
+        match self {
+            DeltaObject::Object(o) => o.key.clone(),
+            DeltaObject::Tombstone { key, .. } => key.clone(),
         }
     }
     /// The object itself, or the tombstone's last known state.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// One popped key: all its deltas, oldest first.
 #[derive(Debug, Clone)]
 pub struct Popped {
-    pub key: Box<str>,
+    pub key: Arc<str>,
     pub deltas: Vec<Delta>,
     /// The FIFO had not synced when this key was popped (client-go's isInInitialList).
     pub is_in_initial_list: bool,
@@ -35,9 +35,9 @@ pub enum PopError {
 struct State {
     /// Each key's deltas, oldest first. Invariant: never empty; never two consecutive
     /// Deleted (see `dedup_last`); every delta's object has this key.
-    items: HashMap<Box<str>, Vec<Delta>>,
+    items: HashMap<Arc<str>, Vec<Delta>>,
     /// Keys in first-queued order. Invariant: no duplicates; same key set as `items`.
-    queue: VecDeque<Box<str>>,
+    queue: VecDeque<Arc<str>>,
     /// Set by the first add/update/delete/replace (client-go: "populated").
     populated: bool,
     /// Keys of the first replace not yet popped. Invariant: `<= queue.len()`.
@@ -48,7 +48,7 @@ struct State {
     /// the batch that popped it. replace/resync/delete read this before the store: client-go
     /// gets the same effect by processing under its FIFO lock, which we can't do (a Python
     /// index function needs the GIL, and the decoder must not wait for a whole batch).
-    in_flight: HashMap<Box<str>, (Option<ObjectRef>, u64)>,
+    in_flight: HashMap<Arc<str>, (Option<ObjectRef>, u64)>,
     /// Id of the last tracked batch.
     batch_seq: u64,
     /// For each tracked batch not yet finished, how many of its keys came from the first
@@ -86,7 +86,7 @@ impl State {
                 dedup_last(deltas);
             }
             None => {
-                let key: Box<str> = key.into();
+                let key = object.shared_key();
                 self.queue.push_back(key.clone());
                 self.items.insert(key, vec![Delta { kind, object }]);
             }
@@ -116,9 +116,9 @@ impl State {
     }
 
     /// Keys the store holds or is about to hold (see `in_flight`), sorted.
-    fn known_keys_locked(&self, known: Option<&Store>) -> Vec<Box<str>> {
+    fn known_keys_locked(&self, known: Option<&Store>) -> Vec<Arc<str>> {
         let Some(store) = known else { return Vec::new() };
-        let mut keys: Vec<Box<str>> =
+        let mut keys: Vec<Arc<str>> =
             store.list_keys().into_iter().filter(|k| !self.in_flight.contains_key(k)).collect();
         keys.extend(self.in_flight.iter().filter(|(_, (s, _))| s.is_some()).map(|(k, _)| k.clone()));
         keys.sort_unstable();
@@ -209,7 +209,7 @@ impl DeltaFifo {
     pub fn replace(&self, objs: Vec<ObjectRef>, _resource_version: &str) {
         let known = self.known_objects.as_deref();
         let mut st = self.state.lock();
-        let mut listed: HashSet<Box<str>> = HashSet::with_capacity(objs.len());
+        let mut listed: HashSet<Arc<str>> = HashSet::with_capacity(objs.len());
         for obj in objs {
             listed.insert(obj.key.clone());
             if let Some(old) = last_known_locked(&st, known, &obj.key) {
@@ -223,13 +223,13 @@ impl DeltaFifo {
         let mut deletions = 0usize;
         // Queued keys first, in queue order (deterministic, unlike Go's map walk). The
         // tombstone carries the newest queued state.
-        let queued_missing: Vec<Box<str>> = st.queue.iter().filter(|k| !listed.contains(*k)).cloned().collect();
+        let queued_missing: Vec<Arc<str>> = st.queue.iter().filter(|k| !listed.contains(*k)).cloned().collect();
         for key in queued_missing {
             let newest = st.items[&key].last().and_then(|d| d.object.object().cloned());
             deletions += 1;
             st.queue_action_locked(DeltaType::Deleted, DeltaObject::Tombstone { key, obj: newest });
         }
-        let missing: Vec<Box<str>> = st
+        let missing: Vec<Arc<str>> = st
             .known_keys_locked(known)
             .into_iter()
             .filter(|k| !listed.contains(k) && !st.items.contains_key(k))
@@ -372,7 +372,7 @@ impl DeltaFifo {
         self.cond.notify_all();
     }
 
-    pub fn list_keys(&self) -> Vec<Box<str>> {
+    pub fn list_keys(&self) -> Vec<Arc<str>> {
         self.state.lock().queue.iter().cloned().collect()
     }
 

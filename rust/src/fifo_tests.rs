@@ -334,7 +334,7 @@ proptest! {
             }
             f.check_invariants().map_err(TestCaseError::fail)?;
             store.check_invariants().map_err(TestCaseError::fail)?;
-            let keys: Vec<String> = f.list_keys().into_iter().map(String::from).collect();
+            let keys: Vec<String> = f.list_keys().into_iter().map(|k| k.to_string()).collect();
             prop_assert_eq!(&keys, &m.queue);
             for k in &keys {
                 let got: Vec<_> = f.get_by_key(k).unwrap().iter().map(|d| (d.kind, M::of(&d.object))).collect();

@@ -11,6 +11,12 @@ use std::sync::Arc;
 /// exactly the values the old version was indexed under.
 pub trait IndexFn: Send + Sync {
     fn values(&self, obj: &ObjectRef) -> Result<Vec<String>, Foreign>;
+
+    /// For a field index: its dotted path, which the watch decoder then captures while it
+    /// decodes (see `decode::Captured`), so computing the values needs no JSON walk.
+    fn field_path(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// The built-in index functions (client-go's `MetaNamespaceIndexFunc` and friends).
@@ -41,7 +47,7 @@ impl BuiltinIndex {
                 }
             }
             BuiltinIndex::Label(k) => lookup(&m.labels, k),
-            BuiltinIndex::Annotation(k) => lookup(&m.annotations, k),
+            BuiltinIndex::Annotation(k) => crate::decode::annotation_trusted(&obj.json, k).into_iter().collect(),
             BuiltinIndex::Field(path) => obj.field_values(path),
             BuiltinIndex::OwnerUid => m.owner_refs.iter().map(|o| o.uid.to_string()).collect(),
             BuiltinIndex::OwnerKind => m.owner_refs.iter().map(|o| format!("{}/{}", o.kind, o.name)).collect(),
@@ -60,13 +66,20 @@ impl BuiltinIndex {
     }
 }
 
-fn lookup(pairs: &[(Box<str>, Box<str>)], key: &str) -> Vec<String> {
+fn lookup(pairs: &[(crate::object::Text, crate::object::Text)], key: &str) -> Vec<String> {
     pairs.iter().filter(|(k, _)| &**k == key).map(|(_, v)| v.to_string()).collect()
 }
 
 impl IndexFn for BuiltinIndex {
     fn values(&self, obj: &ObjectRef) -> Result<Vec<String>, Foreign> {
         Ok(self.compute(obj))
+    }
+
+    fn field_path(&self) -> Option<&str> {
+        match self {
+            BuiltinIndex::Field(p) => Some(p),
+            _ => None,
+        }
     }
 }
 

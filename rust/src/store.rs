@@ -15,7 +15,8 @@ use parking_lot::RwLock;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-type KeySet = HashSet<Box<str>>;
+/// Keys are the objects' own `Arc<str>` keys: an index entry costs a pointer, not a copy.
+type KeySet = HashSet<Arc<str>>;
 
 struct Entry {
     obj: ObjectRef,
@@ -29,7 +30,7 @@ struct Entry {
 #[derive(Default)]
 struct Tables {
     /// Invariant: `items[k].obj.key == k`; `items[k].values.len() == indices.len()`.
-    items: HashMap<Box<str>, Entry>,
+    items: HashMap<Arc<str>, Entry>,
     /// `indices[i]`: value -> keys, for index definition `i`.
     /// Invariant: `k ∈ indices[i][v]` iff `v ∈ items[k].values[i]`; no set is empty (an
     /// empty value disappears from `list_index_values`).
@@ -74,7 +75,7 @@ impl Tables {
                 (self.items.entry(key).or_insert(Entry { obj, values }), None)
             }
         };
-        let key: &str = &entry.obj.key;
+        let key: &Arc<str> = &entry.obj.key;
         let new_values = &entry.values;
         for (i, index) in self.indices.iter_mut().enumerate() {
             let new = &new_values[i][..];
@@ -85,7 +86,7 @@ impl Tables {
                 remove_key(index, v, key);
             }
             for v in new.iter().filter(|v| old_vals.binary_search(v).is_err()) {
-                index.entry(v.clone()).or_default().insert(key.into());
+                index.entry(v.clone()).or_default().insert(key.clone());
             }
         }
         old.map(|e| e.obj)
@@ -247,7 +248,7 @@ impl Store {
         self.inner.read().tables.items.values().map(|e| e.obj.clone()).collect()
     }
 
-    pub fn list_keys(&self) -> Vec<Box<str>> {
+    pub fn list_keys(&self) -> Vec<Arc<str>> {
         self.inner.read().tables.items.keys().cloned().collect()
     }
 
@@ -256,7 +257,7 @@ impl Store {
     }
 
     /// Keys indexed under `value` in index `name`.
-    pub fn index_keys(&self, name: &str, value: &str) -> Result<Vec<Box<str>>> {
+    pub fn index_keys(&self, name: &str, value: &str) -> Result<Vec<Arc<str>>> {
         let g = self.inner.read();
         let i = Self::position(&g.defs, name)?;
         Ok(g.tables.indices[i].get(value).map(|s| s.iter().cloned().collect()).unwrap_or_default())
@@ -305,9 +306,10 @@ impl Store {
         const MAP_SLOT: usize = 16; // hashbrown control byte + pointer-ish overhead per slot
         let g = self.inner.read();
         let t = &g.tables;
-        let mut n = t.items.capacity() * (std::mem::size_of::<(Box<str>, Entry)>() + 1);
-        for (k, e) in &t.items {
-            n += k.len() + object_heap_bytes(&e.obj);
+        let mut n = t.items.capacity() * (std::mem::size_of::<(Arc<str>, Entry)>() + 1);
+        for e in t.items.values() {
+            // The item key is the object's own `Arc<str>`, counted with the object.
+            n += object_heap_bytes(&e.obj) + e.values.len() * std::mem::size_of::<Box<[Box<str>]>>();
             for vals in e.values.iter() {
                 n += vals.len() * std::mem::size_of::<Box<str>>() + vals.iter().map(|v| v.len()).sum::<usize>();
             }
@@ -315,8 +317,7 @@ impl Store {
         for index in &t.indices {
             n += index.capacity() * (std::mem::size_of::<(Box<str>, KeySet)>() + 1);
             for (v, set) in index {
-                n += v.len() + set.capacity() * (std::mem::size_of::<Box<str>>() + 1) + MAP_SLOT;
-                n += set.iter().map(|k| k.len()).sum::<usize>();
+                n += v.len() + set.capacity() * (std::mem::size_of::<Arc<str>>() + 1) + MAP_SLOT;
             }
         }
         n
@@ -373,19 +374,24 @@ fn check_names(existing: &[IndexDef], new: &[IndexDef]) -> Result<()> {
     Ok(())
 }
 
-/// Heap bytes owned by one object (only its share if the `Arc` is shared is not tracked:
-/// the store counts every object it holds in full).
+/// Heap bytes owned by one object (the store counts every object it holds in full, even
+/// if a queued delta or a Python view shares the `Arc`).
 pub fn object_heap_bytes(o: &Object) -> usize {
+    use crate::object::Text;
+    use std::mem::size_of;
+    let text = |t: &Text| if t.is_heap_allocated() { t.capacity() } else { 0 };
     let m = &o.meta;
-    let strs =
-        m.api_version.len() + m.kind.len() + m.namespace.len() + m.name.len() + m.uid.len() + m.resource_version.len();
-    let pairs: usize = m.labels.iter().chain(&m.annotations).map(|(k, v)| k.len() + v.len() + 32).sum();
-    let owners: usize = m
-        .owner_refs
-        .iter()
-        .map(|r| r.api_version.len() + r.kind.len() + r.name.len() + r.uid.len() + std::mem::size_of_val(r))
+    let strs: usize = [&m.api_version, &m.kind, &m.namespace, &m.name, &m.uid, &m.resource_version]
+        .into_iter()
+        .map(text)
         .sum();
-    std::mem::size_of::<Object>() + 16 + o.json.len() + o.key.len() + strs + pairs + owners
+    let labels = m.labels.capacity() * size_of::<(Text, Text)>()
+        + m.labels.iter().map(|(k, v)| text(k) + text(v)).sum::<usize>();
+    let owners = m.owner_refs.capacity() * size_of::<crate::object::OwnerRef>()
+        + m.owner_refs.iter().map(|r| text(&r.api_version) + text(&r.kind) + text(&r.name) + text(&r.uid)).sum::<usize>();
+    let fields = o.fields.as_ref().map_or(0, |f| size_of::<crate::decode::Captured>() + f.spans.len() * 8);
+    // `Arc` header (two counts) + the object; json at glibc's granularity.
+    2 * size_of::<usize>() + size_of::<Object>() + o.json.heap_bytes() + 16 + o.key.len() + strs + labels + owners + fields
 }
 
 #[cfg(test)]

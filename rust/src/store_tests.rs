@@ -31,8 +31,8 @@ impl IndexFn for Failing {
     }
 }
 
-fn sorted(v: Vec<Box<str>>) -> Vec<String> {
-    let mut v: Vec<String> = v.into_iter().map(String::from).collect();
+fn sorted<S: std::ops::Deref<Target = str>>(v: Vec<S>) -> Vec<String> {
+    let mut v: Vec<String> = v.iter().map(|k| k.to_string()).collect();
     v.sort();
     v
 }
@@ -147,7 +147,7 @@ fn actual_index(s: &Store, name: &str) -> BTreeMap<String, BTreeSet<String>> {
     s.list_index_values(name)
         .into_iter()
         .map(|v| {
-            let keys = s.index_keys(name, &v).unwrap().into_iter().map(String::from).collect();
+            let keys = s.index_keys(name, &v).unwrap().into_iter().map(|k| k.to_string()).collect();
             (v.into(), keys)
         })
         .collect()

@@ -284,3 +284,64 @@ fn field_values_agree_with_the_serde_json_reference() {
         );
     }
 }
+
+/// Trees whose keys collide often (a, b, c), so paths hit, miss, and repeat.
+fn abc_tree() -> impl Strategy<Value = V> {
+    scalar().prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec((prop::sample::select(vec!["a", "b", "c"]).prop_map(String::from), inner.clone()), 0..4)
+                .prop_map(V::Map),
+            prop::collection::vec(inner, 0..3).prop_map(V::List),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Field paths captured by the decoder (for field indexes) give exactly what walking
+    /// the stored JSON gives, including repeated keys (last wins) and non-object parents.
+    #[test]
+    fn captured_field_paths_agree_with_the_walk(
+        top in prop::collection::vec((prop::sample::select(vec!["a", "b", "c"]).prop_map(String::from), abc_tree()), 0..5),
+        fancy in any::<bool>(), ws in any::<bool>(),
+    ) {
+        let mut members = vec![
+            ("kind".to_string(), V::Str("Pod".into())),
+            ("metadata".to_string(), V::Map(vec![("name".into(), V::Str("p".into()))])),
+        ];
+        members.extend(top);
+        let json = render(&V::Map(members), fancy, ws);
+        let paths = ["a", "b", "a.a", "a.b", "b.c", "a.b.c", "a.a.a", "c.b.a", "kind", "metadata.name"];
+        let mut d = Decoder::new(DecoderOptions { http: false, ..Default::default() });
+        d.set_field_paths(paths.iter().map(|p| (*p).into()).collect());
+        let mut out = Vec::new();
+        d.feed(format!("{{\"type\":\"ADDED\",\"object\":{json}}}\n").as_bytes(), &mut out).unwrap();
+        let o = out[0].object.clone().unwrap();
+        prop_assert!(o.fields.is_some());
+        for p in paths {
+            prop_assert_eq!(o.field_values(p), kfast_native::decode::field_values(json.as_bytes(), p), "{} {}", json, p);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Annotations are read from the stored JSON (Meta no longer copies them); the lookup
+    /// must give what serde_json's map (last duplicate wins) gives.
+    #[test]
+    fn annotation_lookup_agrees_with_serde(
+        pairs in prop::collection::vec((prop::sample::select(vec!["a", "k8s.io/x", "caf\u{e9}"]).prop_map(String::from), text()), 0..5),
+        fancy in any::<bool>(), ws in any::<bool>(),
+    ) {
+        let ann = V::Map(pairs.into_iter().map(|(k, v)| (k, V::Str(v))).collect());
+        let json = render(&V::Map(vec![("metadata".into(), V::Map(vec![("annotations".into(), ann)]))]), fancy, ws);
+        let o = object::Object::from_json(json.as_bytes()).unwrap();
+        let reference: serde_json::Value = serde_json::from_str(&json).unwrap();
+        for k in ["a", "k8s.io/x", "caf\u{e9}", "missing"] {
+            let want = reference["metadata"]["annotations"].get(k).and_then(|v| v.as_str()).map(String::from);
+            prop_assert_eq!(kfast_native::decode::annotation_trusted(&o.json, k), want, "{} {}", json, k);
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! One watch line -> one `WatchEvent` (or the Status of an ERROR event).
 
+use super::capture::{Captured, FieldPaths, Span, ABSENT, UNKNOWN};
 use super::meta::{object_meta, object_meta_and_status, status_from_spans, StatusSpans};
 use super::scan::{ScanError, ScanResult, Scanner};
 use crate::error::Status;
@@ -76,9 +77,9 @@ enum Decoded {
 const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 
 /// Decode one line (already trimmed, non-empty). Errors carry the position in the line.
-pub fn decode_line(line: &[u8]) -> ScanResult<Line> {
+pub fn decode_line(line: &[u8], fp: &FieldPaths) -> ScanResult<Line> {
     let mut s = Scanner::line(line);
-    let ev = decode_event(&mut s, line)?;
+    let ev = decode_event(&mut s, line, fp)?;
     s.end()?;
     Ok(ev)
 }
@@ -89,9 +90,9 @@ pub fn decode_line(line: &[u8]) -> ScanResult<Line> {
 /// '\n' right after the value) so that errors stay exactly those of line splitting.
 /// Because a watch-line scanner never treats '\n' as whitespace, success here means the
 /// same bytes a line split would have produced, decoded the same way.
-pub fn decode_prefix(buf: &[u8]) -> Option<(usize, Line)> {
+pub fn decode_prefix(buf: &[u8], fp: &FieldPaths) -> Option<(usize, Line)> {
     let mut s = Scanner::line(buf);
-    let ev = decode_event(&mut s, buf).ok()?;
+    let ev = decode_event(&mut s, buf, fp).ok()?;
     let mut i = s.pos();
     loop {
         match buf.get(i)? {
@@ -102,8 +103,9 @@ pub fn decode_prefix(buf: &[u8]) -> Option<(usize, Line)> {
     }
 }
 
-fn decode_event(s: &mut Scanner<'_>, line: &[u8]) -> ScanResult<Line> {
+fn decode_event(s: &mut Scanner<'_>, line: &[u8], fp: &FieldPaths) -> ScanResult<Line> {
     let mut ty: Option<Type> = None;
+    let mut slots: Option<Vec<Span>> = None;
     let mut obj = Decoded::None;
     s.object(|s, key| {
         if key.is(b"type") {
@@ -119,7 +121,9 @@ fn decode_event(s: &mut Scanner<'_>, line: &[u8]) -> ScanResult<Line> {
             let start = s.pos();
             if ty.is_some() {
                 let (mut meta, mut spans) = (Meta::default(), StatusSpans::default());
-                object_meta_and_status(s, &mut meta, &mut spans)?;
+                let mut sl = if fp.is_empty() || ty == Some(Type::Error) { None } else { Some(fp.slots()) };
+                object_meta_and_status(s, &mut meta, &mut spans, sl.as_deref_mut().map(|sl| (fp, sl)))?;
+                slots = sl;
                 obj = Decoded::Parsed((start, s.pos()), meta, spans);
             } else {
                 let span = s.skip_value()?;
@@ -140,7 +144,7 @@ fn decode_event(s: &mut Scanner<'_>, line: &[u8]) -> ScanResult<Line> {
             let mut sub = Scanner::line(&line[span.0..span.1]);
             let (mut meta, mut spans) = (Meta::default(), StatusSpans::default());
             let r = if ty == Type::Error {
-                object_meta_and_status(&mut sub, &mut meta, &mut spans)
+                object_meta_and_status(&mut sub, &mut meta, &mut spans, None)
             } else {
                 object_meta(&mut sub, &mut meta)
             };
@@ -158,17 +162,26 @@ fn decode_event(s: &mut Scanner<'_>, line: &[u8]) -> ScanResult<Line> {
         }
         Type::Event(EventKind::Bookmark) => {
             let initial_events_end =
-                meta.annotations.iter().any(|(k, v)| &**k == INITIAL_EVENTS_END && &**v == "true");
+                crate::decode::annotation_trusted(json, INITIAL_EVENTS_END).as_deref() == Some("true");
             Ok(Line::Event(WatchEvent {
                 kind: EventKind::Bookmark,
                 object: None,
-                resource_version: meta.resource_version,
+                resource_version: meta.resource_version.as_str().into(),
                 initial_events_end,
             }))
         }
         Type::Event(kind) => {
-            let resource_version = meta.resource_version.clone();
-            let object = Arc::new(Object::new(json.into(), meta));
+            let resource_version: Box<str> = meta.resource_version.as_str().into();
+            let mut object = Object::new(json.into(), meta);
+            if let Some(mut sl) = slots {
+                // Captured relative to the line; the object's JSON starts at span.0.
+                let base = span.0 as u32;
+                for s in sl.iter_mut().filter(|s| **s != UNKNOWN && **s != ABSENT) {
+                    *s = [s[0] - base, s[1] - base];
+                }
+                object.fields = Some(Box::new(Captured { paths: fp.paths.clone(), spans: sl.into() }));
+            }
+            let object = Arc::new(object);
             Ok(Line::Event(WatchEvent { kind, object: Some(object), resource_version, initial_events_end: false }))
         }
     }

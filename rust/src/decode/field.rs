@@ -48,24 +48,29 @@ fn walk(json: &[u8], path: &str) -> Option<Vec<String>> {
         let (a, b) = found?;
         span = &span[a..b];
     }
+    Some(values_at(span))
+}
+
+/// The values of the (validated) JSON value `span`, as `field_values` gives them.
+pub(super) fn values_at(span: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
-    match span.first()? {
+    match span.first().copied().unwrap_or(b' ') {
         b'[' => {
             let mut s = Scanner::new(span);
-            s.array(|s| {
+            // `span` is validated JSON, so this cannot fail part-way.
+            let _ = s.array(|s| {
                 let (a, b) = s.skip_value()?;
                 push_scalar(&span[a..b], &mut out);
                 Ok(())
-            })
-            .ok()?;
+            });
         }
         _ => push_scalar(span, &mut out),
     }
-    Some(out)
+    out
 }
 
 /// One validated scalar (or container, which gives nothing).
-fn push_scalar(v: &[u8], out: &mut Vec<String>) {
+pub(super) fn push_scalar(v: &[u8], out: &mut Vec<String>) {
     match v.first() {
         Some(b'"') => {
             if let Ok(r) = Scanner::new(v).str_value() {

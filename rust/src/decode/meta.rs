@@ -4,9 +4,10 @@
 //! `controller` may be null), duplicate struct fields rejected, map keys last-wins and
 //! sorted. `tests/decode_meta.rs` checks the agreement on generated objects.
 
+use super::capture::{FieldPaths, Span};
 use super::scan::{ScanResult, Scanner};
 use crate::error::Status;
-use crate::object::{Meta, OwnerRef};
+use crate::object::{Meta, OwnerRef, Text};
 
 /// Top-level fields of a Status, kept as spans because we only know the event is an ERROR
 /// once `type` has been read (and an ordinary object may carry fields with these names).
@@ -36,10 +37,10 @@ pub fn object_meta(s: &mut Scanner<'_>, meta: &mut Meta) -> ScanResult<()> {
             }
         } else if key.is(b"apiVersion") {
             dup(s, &mut seen, 2)?;
-            meta.api_version = s.str_value()?.to_boxed();
+            meta.api_version = s.str_value()?.to_text();
         } else if key.is(b"kind") {
             dup(s, &mut seen, 4)?;
-            meta.kind = s.str_value()?.to_boxed();
+            meta.kind = s.str_value()?.to_text();
         } else {
             s.skip_value()?;
         }
@@ -47,8 +48,14 @@ pub fn object_meta(s: &mut Scanner<'_>, meta: &mut Meta) -> ScanResult<()> {
     })
 }
 
-/// Like `object_meta`, but also remembers where a Status's code/reason/message are.
-pub fn object_meta_and_status(s: &mut Scanner<'_>, meta: &mut Meta, st: &mut StatusSpans) -> ScanResult<()> {
+/// Like `object_meta`, but also remembers where a Status's code/reason/message are, and
+/// captures the values of `cap`'s field paths (see `capture`).
+pub fn object_meta_and_status(
+    s: &mut Scanner<'_>,
+    meta: &mut Meta,
+    st: &mut StatusSpans,
+    mut cap: Option<(&FieldPaths, &mut [Span])>,
+) -> ScanResult<()> {
     let mut seen = 0u32;
     s.object(|s, key| {
         if key.is(b"metadata") {
@@ -58,10 +65,10 @@ pub fn object_meta_and_status(s: &mut Scanner<'_>, meta: &mut Meta, st: &mut Sta
             }
         } else if key.is(b"apiVersion") {
             dup(s, &mut seen, 2)?;
-            meta.api_version = s.str_value()?.to_boxed();
+            meta.api_version = s.str_value()?.to_text();
         } else if key.is(b"kind") {
             dup(s, &mut seen, 4)?;
-            meta.kind = s.str_value()?.to_boxed();
+            meta.kind = s.str_value()?.to_text();
         } else if key.is(b"code") {
             st.code = Some(s.skip_value()?);
         } else if key.is(b"reason") {
@@ -69,6 +76,12 @@ pub fn object_meta_and_status(s: &mut Scanner<'_>, meta: &mut Meta, st: &mut Sta
         } else if key.is(b"message") {
             st.message = Some(s.skip_value()?);
         } else {
+            if let Some((fp, slots)) = cap.as_mut() {
+                let m = fp.top_level(key);
+                if m != 0 {
+                    return fp.capture(s, m, 1, slots);
+                }
+            }
             s.skip_value()?;
         }
         Ok(())
@@ -91,19 +104,19 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]
     match k {
         b"name" => {
             dup(s, seen, 1)?;
-            meta.name = s.str_value()?.to_boxed();
+            meta.name = s.str_value()?.to_text();
         }
         b"namespace" => {
             dup(s, seen, 2)?;
-            meta.namespace = s.str_value()?.to_boxed();
+            meta.namespace = s.str_value()?.to_text();
         }
         b"uid" => {
             dup(s, seen, 4)?;
-            meta.uid = s.str_value()?.to_boxed();
+            meta.uid = s.str_value()?.to_text();
         }
         b"resourceVersion" => {
             dup(s, seen, 8)?;
-            meta.resource_version = s.str_value()?.to_boxed();
+            meta.resource_version = s.str_value()?.to_text();
         }
         b"labels" => {
             dup(s, seen, 16)?;
@@ -111,7 +124,7 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]
         }
         b"annotations" => {
             dup(s, seen, 32)?;
-            meta.annotations = string_map(s)?;
+            validate_string_map(s)?;
         }
         b"ownerReferences" => {
             dup(s, seen, 64)?;
@@ -122,6 +135,9 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]
                     meta.owner_refs.push(o);
                     Ok(())
                 })?;
+                // A Vec's first push reserves 4 elements: 3 spare OwnerRefs (~300 B) in
+                // every cached pod with one owner.
+                meta.owner_refs.shrink_to_fit();
             }
         }
         _ => {
@@ -133,15 +149,15 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]
 
 /// `null` or an object of strings, as a `BTreeMap<String, String>` would see it: sorted by
 /// key, a repeated key keeps its last value.
-fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(Box<str>, Box<str>)>> {
-    let mut out: Vec<(Box<str>, Box<str>)> = Vec::new();
+fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(Text, Text)>> {
+    let mut out: Vec<(Text, Text)> = Vec::new();
     if s.null()? {
         return Ok(out);
     }
     let mut sorted = true;
     s.object(|s, key| {
-        let v = s.str_value()?.to_boxed();
-        let k = key.to_boxed();
+        let v = s.str_value()?.to_text();
+        let k = key.to_text();
         if let Some(last) = out.last() {
             sorted &= last.0 < k;
         }
@@ -152,7 +168,7 @@ fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(Box<str>, Box<str>)>> {
     if !sorted {
         // Stable sort keeps equal keys in input order; keep the last of each run.
         out.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut dedup: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(out.len());
+        let mut dedup: Vec<(Text, Text)> = Vec::with_capacity(out.len());
         for kv in out {
             match dedup.last_mut() {
                 Some(last) if last.0 == kv.0 => *last = kv,
@@ -161,7 +177,17 @@ fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(Box<str>, Box<str>)>> {
         }
         out = dedup;
     }
+    // Cached for the object's lifetime: no spare capacity (1-3 labels would reserve 4).
+    out.shrink_to_fit();
     Ok(out)
+}
+
+/// `null` or an object of strings, checked and skipped (annotations: see `Meta`).
+fn validate_string_map(s: &mut Scanner<'_>) -> ScanResult<()> {
+    if s.null()? {
+        return Ok(());
+    }
+    s.object(|s, _| s.str_value().map(drop))
 }
 
 fn owner_ref(s: &mut Scanner<'_>) -> ScanResult<OwnerRef> {
@@ -170,16 +196,16 @@ fn owner_ref(s: &mut Scanner<'_>) -> ScanResult<OwnerRef> {
     s.object(|s, key| {
         if key.is(b"apiVersion") {
             dup(s, &mut seen, 1)?;
-            o.api_version = s.str_value()?.to_boxed();
+            o.api_version = s.str_value()?.to_text();
         } else if key.is(b"kind") {
             dup(s, &mut seen, 2)?;
-            o.kind = s.str_value()?.to_boxed();
+            o.kind = s.str_value()?.to_text();
         } else if key.is(b"name") {
             dup(s, &mut seen, 4)?;
-            o.name = s.str_value()?.to_boxed();
+            o.name = s.str_value()?.to_text();
         } else if key.is(b"uid") {
             dup(s, &mut seen, 8)?;
-            o.uid = s.str_value()?.to_boxed();
+            o.uid = s.str_value()?.to_text();
         } else if key.is(b"controller") {
             dup(s, &mut seen, 16)?;
             o.controller = s.opt_bool()?.unwrap_or(false);
@@ -217,7 +243,7 @@ pub fn parse_status(body: &[u8], default_code: u16) -> Option<Status> {
     let mut spans = StatusSpans::default();
     s.ws();
     let start = s.pos();
-    object_meta_and_status(&mut s, &mut meta, &mut spans).ok()?;
+    object_meta_and_status(&mut s, &mut meta, &mut spans, None).ok()?;
     let end = s.pos();
     s.end().ok()?;
     let obj = &body[start..end];

@@ -9,15 +9,28 @@
 //! built on `scan`/`lex` (validating JSON scanner) and `meta` (metadata extraction).
 //! `field` reuses the scanner for `Object::field_values`.
 
+mod capture;
 mod event;
 mod field;
 mod http;
 mod lex;
 mod meta;
 pub mod scan;
+mod trusted;
 
+pub use capture::Captured;
 pub use event::{EventKind, WatchEvent};
+use capture::FieldPaths;
 pub use field::field_values;
+
+/// The values of a captured span (`Captured::get`) of `json`.
+pub fn values_at_span(json: &[u8], span: [u32; 2]) -> Vec<String> {
+    match json.get(span[0] as usize..span[1] as usize) {
+        Some(v) if !v.is_empty() => field::values_at(v),
+        _ => Vec::new(),
+    }
+}
+pub use trusted::annotation_trusted;
 
 use crate::error::{Error, Result, Status};
 use event::Line;
@@ -61,6 +74,8 @@ pub struct Decoder {
     complete: bool,
     /// After an error every call returns it again.
     poison: Option<Error>,
+    /// Field paths captured while decoding (the field indexes of the FIFO's store).
+    field_paths: FieldPaths,
 }
 
 impl Decoder {
@@ -74,6 +89,15 @@ impl Decoder {
             error_body: None,
             complete: false,
             poison: None,
+            field_paths: FieldPaths::default(),
+        }
+    }
+
+    /// Capture these field paths' values in every object decoded from now on, so that a
+    /// field index need not walk the JSON again (`Object::field_values` uses them).
+    pub fn set_field_paths(&mut self, paths: Vec<Box<str>>) {
+        if *self.field_paths.paths != *paths {
+            self.field_paths = FieldPaths::new(paths);
         }
     }
 
@@ -156,7 +180,7 @@ impl Decoder {
                 return Err(Error::LineTooLong { offset: self.line_start, limit: max });
             }
             self.line.extend_from_slice(&rest[..i]);
-            let r = process_line(&self.line, self.line_start, out);
+            let r = process_line(&self.line, self.line_start, &self.field_paths, out);
             self.line.clear();
             if self.line.capacity() > KEEP_LINE_CAPACITY {
                 self.line = Vec::new();
@@ -177,7 +201,7 @@ impl Decoder {
         while !lines.is_empty() {
             let offset = self.body_offset;
             if lines[0] == b'{' {
-                if let Some((nl, line)) = event::decode_prefix(lines) {
+                if let Some((nl, line)) = event::decode_prefix(lines, &self.field_paths) {
                     if nl > max {
                         return Err(Error::LineTooLong { offset, limit: max });
                     }
@@ -197,7 +221,7 @@ impl Decoder {
             self.body_offset += nl as u64 + 1;
             let line = &lines[..nl];
             lines = &lines[nl + 1..];
-            process_line(line, offset, out)?;
+            process_line(line, offset, &self.field_paths, out)?;
         }
         self.carry(tail)
     }
@@ -228,7 +252,7 @@ impl Decoder {
         }
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
-            process_line(&line, self.line_start, out)?;
+            process_line(&line, self.line_start, &self.field_paths, out)?;
         }
         Ok(())
     }
@@ -312,7 +336,7 @@ fn trim_ws(b: &[u8]) -> &[u8] {
 }
 
 /// Decode one line found at body offset `offset`. Blank lines are skipped.
-fn process_line(line: &[u8], offset: u64, out: &mut Vec<WatchEvent>) -> Result<()> {
+fn process_line(line: &[u8], offset: u64, fp: &FieldPaths, out: &mut Vec<WatchEvent>) -> Result<()> {
     // Fast path: an event line starts with '{' and ends with '}' (or "}\r").
     let trimmed = match (line.first(), line.last()) {
         (Some(b'{'), Some(b'}')) => line,
@@ -322,7 +346,7 @@ fn process_line(line: &[u8], offset: u64, out: &mut Vec<WatchEvent>) -> Result<(
         return Ok(());
     }
     let lead = (trimmed.as_ptr() as usize - line.as_ptr() as usize) as u64;
-    match event::decode_line(trimmed) {
+    match event::decode_line(trimmed, fp) {
         Ok(Line::Event(ev)) => {
             out.push(ev);
             Ok(())

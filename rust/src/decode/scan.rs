@@ -48,6 +48,15 @@ impl<'a> RawStr<'a> {
         unescape(self.raw).into_boxed_str()
     }
 
+    /// The decoded text as a metadata string (inline when short, so usually no allocation).
+    pub fn to_text(self) -> crate::object::Text {
+        if !self.escaped {
+            // The scanner validated UTF-8 inside strings.
+            return unsafe { std::str::from_utf8_unchecked(self.raw) }.into();
+        }
+        unescape(self.raw).into()
+    }
+
     /// Compare with an ASCII key without allocating in the common (unescaped) case.
     pub fn is(self, s: &[u8]) -> bool {
         if !self.escaped {

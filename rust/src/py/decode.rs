@@ -51,6 +51,9 @@ impl PyWatchEvent {
 #[pyclass(name = "WatchDecoder", module = "kfast._native")]
 pub struct PyWatchDecoder {
     inner: Decoder,
+    /// Reused copy of a mutable input buffer: a fresh 1 MiB `Vec` per call was freed back
+    /// to the OS and page-faulted in again on every read (profiled).
+    scratch: Vec<u8>,
 }
 
 impl PyWatchDecoder {
@@ -68,8 +71,13 @@ impl PyWatchDecoder {
             let bytes = b.as_bytes();
             return Ok(py.allow_threads(|| f(inner, bytes)));
         }
-        let copy = PyBuffer::<u8>::get(data)?.to_vec(py)?;
-        Ok(py.allow_threads(|| f(inner, &copy)))
+        let buf = PyBuffer::<u8>::get(data)?;
+        let mut copy = std::mem::take(&mut self.scratch);
+        copy.resize(buf.item_count(), 0);
+        buf.copy_to_slice(py, &mut copy)?;
+        let r = py.allow_threads(|| f(inner, &copy));
+        self.scratch = copy;
+        Ok(r)
     }
 }
 
@@ -79,7 +87,7 @@ impl PyWatchDecoder {
     // The literal keeps the default visible to Python introspection (and stubtest).
     #[pyo3(signature = (*, http = true, max_line_bytes = 67108864))]
     fn py_new(http: bool, max_line_bytes: usize) -> Self {
-        PyWatchDecoder { inner: Decoder::new(DecoderOptions { http, max_line_bytes }) }
+        PyWatchDecoder { inner: Decoder::new(DecoderOptions { http, max_line_bytes }), scratch: Vec::new() }
     }
 
     #[getter]
@@ -125,6 +133,10 @@ impl PyWatchDecoder {
     /// it in the same buffer are never lost.
     fn feed_fifo(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>, fifo: PyRef<'_, PyDeltaFifo>) -> PyResult<FeedResult> {
         let fifo = fifo.fifo.clone();
+        if let Some(store) = fifo.known_objects() {
+            let paths = store.index_defs().iter().filter_map(|d| d.func.field_path().map(Box::from)).collect();
+            self.inner.set_field_paths(paths);
+        }
         let (summary, result) = self.with_bytes(py, data, |d, bytes| {
             let mut out = Vec::new();
             let r = d.feed(bytes, &mut out);

@@ -115,7 +115,7 @@ impl PyDeltaFifo {
             };
             let fifo = &self.fifo;
             match py.allow_threads(|| fifo.pop(Some(slice))) {
-                Ok(p) => return Ok(Some((p.key.into_string(), deltas_to_py(p.deltas)))),
+                Ok(p) => return Ok(Some((p.key.to_string(), deltas_to_py(p.deltas)))),
                 Err(PopError::Closed) => return Ok(None),
                 Err(PopError::Timeout) => {
                     py.check_signals()?;

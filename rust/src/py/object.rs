@@ -135,7 +135,7 @@ impl PyStoredObject {
 
 #[pyclass(name = "DeletedFinalStateUnknown", module = "kfast._native", frozen)]
 pub struct PyDeletedFinalStateUnknown {
-    pub key: Box<str>,
+    pub key: Arc<str>,
     pub obj: Option<ObjectRef>,
 }
 

@@ -102,12 +102,12 @@ pub(crate) fn stored_list<'py>(py: Python<'py>, objs: Vec<ObjectRef>) -> PyResul
     PyList::new(py, items)
 }
 
-fn str_list<'py>(py: Python<'py>, keys: Vec<Box<str>>) -> PyResult<Bound<'py, PyList>> {
+fn str_list<'py, S: std::ops::Deref<Target = str>>(py: Python<'py>, keys: Vec<S>) -> PyResult<Bound<'py, PyList>> {
     PyList::new(py, keys.iter().map(|k| &**k))
 }
 
 /// The key of a StoredObject or DeletedFinalStateUnknown.
-pub(crate) fn key_of(obj: &Bound<'_, PyAny>) -> PyResult<Box<str>> {
+pub(crate) fn key_of(obj: &Bound<'_, PyAny>) -> PyResult<std::sync::Arc<str>> {
     if let Ok(o) = obj.downcast::<PyStoredObject>() {
         Ok(o.get().inner.key.clone())
     } else if let Ok(t) = obj.downcast::<PyDeletedFinalStateUnknown>() {
