@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
+from typing import Any
+
 import msgspec
 import pytest
 
@@ -146,3 +148,40 @@ def test_public_surface() -> None:
     assert "SharedIndexInformer" in dir(kfast)
     with pytest.raises(AttributeError):
         kfast.nope  # noqa: B018
+
+
+# obj["metadata"] is decoded on its own (the usual handler access), with managedFields
+# left raw until read; the result must equal a full decode in every case.
+
+_META_CASES = [
+    {"kind": "Pod", "metadata": {"name": "a", "namespace": "n", "labels": {"x": "1"},
+                                 "managedFields": [{"manager": "m", "fieldsV1": {"f:x": {}}}]},
+     "spec": {"a": 1}},
+    {"metadata": {"name": "b", "futureField": 3}},          # unknown field: full decode
+    {"metadata": {"name": "c", "deletionTimestamp": None}},  # explicit null kept
+    {"metadata": {"name": "d", "managedFields": None}},
+    {"metadata": None},
+    {"kind": "X"},
+]
+
+
+@pytest.mark.parametrize("obj", _META_CASES)
+def test_metadata_access_equals_full_decode(obj: dict[str, Any]) -> None:
+    v = ObjectView(_native.StoredObject(json.dumps(obj).encode()))
+    if "metadata" not in obj:
+        with pytest.raises(KeyError):
+            v["metadata"]
+        return
+    m = v["metadata"]
+    want = obj["metadata"]
+    if want is None:
+        assert m is None
+        return
+    assert dict(m.items()) == want
+    assert sorted(m) == sorted(want)
+    assert len(m) == len(want)
+    assert m.to_dict() == want
+    if "managedFields" in want:
+        assert m["managedFields"] == want["managedFields"]
+    # A later full decode agrees with what metadata-only access returned.
+    assert v == obj

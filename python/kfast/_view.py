@@ -80,6 +80,83 @@ class ReadOnlyList(Sequence[Any]):
         return f"ReadOnlyList({self._l!r})"
 
 
+_UNSET: Any = msgspec.UNSET
+
+
+class _ObjectMeta(msgspec.Struct, forbid_unknown_fields=True):
+    """ObjectMeta's fields, for decoding ``metadata`` alone. managedFields stays raw JSON
+    until read: it is often the larger half of the metadata and handlers rarely look at it.
+    An unknown field (a newer API) fails the decode and the caller falls back to a plain
+    dict decode, so nothing is ever dropped."""
+
+    name: Any = _UNSET
+    generateName: Any = _UNSET
+    namespace: Any = _UNSET
+    selfLink: Any = _UNSET
+    uid: Any = _UNSET
+    resourceVersion: Any = _UNSET
+    generation: Any = _UNSET
+    creationTimestamp: Any = _UNSET
+    deletionTimestamp: Any = _UNSET
+    deletionGracePeriodSeconds: Any = _UNSET
+    labels: Any = _UNSET
+    annotations: Any = _UNSET
+    ownerReferences: Any = _UNSET
+    finalizers: Any = _UNSET
+    managedFields: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
+
+
+class _MetadataOnly(msgspec.Struct):
+    metadata: _ObjectMeta | None = None
+
+
+_metadata_decoder = msgspec.json.Decoder(_MetadataOnly)
+_META_FIELDS = tuple(f for f in _ObjectMeta.__struct_fields__ if f != "managedFields")
+
+
+class _MetadataView(ReadOnlyMapping):
+    """``obj["metadata"]`` decoded without the rest of the object (the common handler
+    access: name, labels, ownerReferences). managedFields is decoded when first read."""
+
+    __slots__ = ("_raw_managed",)
+
+    def __init__(self, d: dict[str, Any], raw_managed: msgspec.Raw) -> None:
+        super().__init__(d)
+        self._raw_managed = raw_managed
+
+    def _materialize(self) -> None:
+        if self._raw_managed:
+            self._d["managedFields"] = msgspec.json.decode(self._raw_managed)
+            self._raw_managed = msgspec.Raw()
+
+    def __getitem__(self, k: str) -> Any:
+        if k == "managedFields":
+            self._materialize()
+        return super().__getitem__(k)
+
+    def __repr__(self) -> str:
+        self._materialize()
+        return super().__repr__()
+
+    def to_dict(self) -> dict[str, Any]:
+        self._materialize()
+        return super().to_dict()
+
+
+def _decode_metadata(stored: _native.StoredObject) -> _MetadataView | None:
+    try:
+        meta = _metadata_decoder.decode(stored).metadata
+    except msgspec.ValidationError:
+        return None
+    if meta is None:
+        return None
+    d = {f: v for f in _META_FIELDS if (v := getattr(meta, f)) is not _UNSET}
+    raw = meta.managedFields
+    if raw:
+        d["managedFields"] = None  # placeholder keeps key order and membership exact
+    return _MetadataView(d, raw)
+
+
 class ObjectView(Mapping[str, Any]):
     """A Kubernetes object from the cache, read-only, decoded on first item access.
 
@@ -88,11 +165,12 @@ class ObjectView(Mapping[str, Any]):
     underlying :class:`kfast._native.StoredObject`; ``to_dict()`` gives a mutable deep copy.
     """
 
-    __slots__ = ("_stored", "_data")
+    __slots__ = ("_stored", "_data", "_meta")
 
     def __init__(self, stored: _native.StoredObject) -> None:
         self._stored = stored
         self._data: dict[str, Any] | None = None
+        self._meta: _MetadataView | None = None
 
     def _decoded(self) -> dict[str, Any]:
         d = self._data
@@ -101,6 +179,12 @@ class ObjectView(Mapping[str, Any]):
         return d
 
     def __getitem__(self, k: str) -> Any:
+        if k == "metadata" and self._data is None:
+            m = self._meta
+            if m is None:
+                m = self._meta = _decode_metadata(self._stored)
+            if m is not None:
+                return m
         return _wrap(self._decoded()[k])
 
     def __iter__(self) -> Iterator[str]:
