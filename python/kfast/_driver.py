@@ -12,8 +12,10 @@ import time
 from collections.abc import Callable
 
 from kfast import _native, errors
+from kfast._metrics import Counters
 from kfast._reflector import (
     Action,
+    InitialEventsEnd,
     Input,
     ListFailed,
     ListPage,
@@ -25,6 +27,7 @@ from kfast._reflector import (
     StoreReplaced,
     WatchEnded,
     WatchFailed,
+    WatchListRequest,
     WatchOpened,
     WatchProgress,
     WatchRequest,
@@ -48,6 +51,7 @@ class ReflectorRunner:
         reflector: Reflector,
         *,
         clock: Callable[[], float] = time.monotonic,
+        counters: Counters | None = None,
     ) -> None:
         self.wire = wire
         self.path = path
@@ -59,6 +63,7 @@ class ReflectorRunner:
         self._stream: WatchStream | None = None
         self.history: list[Action] = []  # bounded log of actions, for tests and debugging
         self.last_error: BaseException | None = None
+        self.counters = counters or Counters()
 
     def stop(self) -> None:
         self._stop.set()
@@ -89,6 +94,10 @@ class ReflectorRunner:
 
     def _perform(self, action: Action) -> Input | None:
         if isinstance(action, ListRequest):
+            self.counters.list_requests += 1
+            if self.reflector.lists > 0 and "continue" not in action.params:
+                log.info("reflector %s: relisting at resourceVersion=%r", self.path,
+                         action.params.get("resourceVersion"))
             try:
                 page = self.wire.list_page(self.path, action.params)
             except Exception as e:  # noqa: BLE001 - every failure is an input to the machine
@@ -104,7 +113,12 @@ class ReflectorRunner:
             return Slept()
         return self._watch(action)
 
-    def _watch(self, action: WatchRequest) -> Input | None:
+    def _watch(self, action: WatchRequest | WatchListRequest) -> Input | None:
+        self.counters.watches_opened += 1
+        streaming = isinstance(action, WatchListRequest)
+        if streaming and self.reflector.lists > 0:
+            log.info("reflector %s: relisting by streaming list at resourceVersion=%r",
+                     self.path, action.params.get("resourceVersion"))
         try:
             stream = self.wire.watch(self.path, action.params)
         except Exception as e:  # noqa: BLE001 - e.g. an unreadable token file: back off, retry
@@ -121,8 +135,23 @@ class ReflectorRunner:
         def progress(rv: str) -> None:
             machine.step(WatchProgress(rv), self._clock())
 
+        def initial_end(items: list[_native.StoredObject], rv: str) -> None:
+            # The machine decides; for a streaming list it asks to replace the store now
+            # and then to keep reading the same stream (step returns None).
+            replace = machine.step(InitialEventsEnd(items, rv), self._clock())
+            if not isinstance(replace, ReplaceStore):
+                raise RuntimeError(f"reflector answered {replace!r} to the initial-events-end")
+            self._record(replace)
+            self.fifo.replace(replace.items, replace.resource_version)
+            nxt = machine.step(StoreReplaced(), self._clock())
+            if nxt is not None:
+                raise RuntimeError(f"reflector answered {nxt!r} after a streaming replace")
+
         try:
-            stream.run_into_fifo(self.fifo, opened, progress)
+            if streaming:
+                stream.run_watch_list(self.fifo, opened, initial_end, progress, self.counters)
+            else:
+                stream.run_into_fifo(self.fifo, opened, progress, self.counters)
         except Exception as e:  # noqa: BLE001
             if self._stop.is_set():
                 return None
@@ -134,6 +163,13 @@ class ReflectorRunner:
 
     def _note(self, e: Exception, what: str) -> BaseException:
         self.last_error = e
+        c = self.counters
+        if isinstance(e, errors.DecodeError):
+            c.decode_errors += 1
+        if what == "LIST":
+            c.list_failures += 1
+        else:
+            c.watch_failures += 1
         if isinstance(e, errors.KfastError):
             log.info("reflector %s: %s failed: %r", self.path, what, e)
         else:

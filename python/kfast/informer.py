@@ -20,6 +20,7 @@ from kfast import _native
 from kfast._config import Config
 from kfast._driver import ReflectorRunner
 from kfast._lister import Lister
+from kfast._metrics import Counters, InformerMetrics
 from kfast._reflector import Reflector, ReflectorOptions
 from kfast._view import ObjectView
 from kfast._wire import Wire, resource_path
@@ -79,6 +80,7 @@ class SharedIndexInformer:
         indexers: Mapping[str, Any] | None = None,
         resync_period: float = 0,
         page_size: int = 500,
+        watch_list: bool = True,
         wire: Wire | None = None,
     ) -> None:
         self.config = config
@@ -92,8 +94,11 @@ class SharedIndexInformer:
         self._owns_wire = wire is None
         self._reflector = Reflector(ReflectorOptions(label_selector=label_selector,
                                                      field_selector=field_selector,
-                                                     page_size=page_size))
-        self._runner = ReflectorRunner(self._wire, self.path, self._fifo, self._reflector)
+                                                     page_size=page_size,
+                                                     watch_list=watch_list))
+        self._counters = Counters()
+        self._runner = ReflectorRunner(self._wire, self.path, self._fifo, self._reflector,
+                                       counters=self._counters)
         self._lister = Lister(self._indexer, namespace)
         self.resync_period = float(resync_period)
         self._handlers: list[EventHandlerRegistration] = []
@@ -153,6 +158,19 @@ class SharedIndexInformer:
 
     def has_synced(self) -> bool:
         return self._fifo.has_synced()
+
+    def metrics(self) -> InformerMetrics:
+        """A snapshot of this informer's counters (see :class:`InformerMetrics`)."""
+        c, r = self._counters, self._reflector
+        return InformerMetrics(
+            events=c.events, initial_events=c.initial_events, bookmarks=c.bookmarks,
+            error_events=c.error_events, notifications=dict(c.notifications),
+            lists=r.lists, relists=max(0, r.lists - 1), list_requests=c.list_requests,
+            watch_restarts=max(0, c.watches_opened - 1), decode_errors=c.decode_errors,
+            watch_failures=c.watch_failures, list_failures=c.list_failures,
+            fifo_depth=len(self._fifo), cached_objects=len(self._indexer),
+            last_sync_rv=r.last_synced_rv, streaming_list=r.watch_list_supported,
+            has_synced=self.has_synced())
 
     def wait_for_sync(self, timeout: float | None = None) -> bool:
         end = None if timeout is None else time.monotonic() + timeout
