@@ -33,6 +33,7 @@ log = logging.getLogger("kfast.informer")
 Tombstone = _native.DeletedFinalStateUnknown
 Handler = Callable[..., Any]
 _ADD, _UPDATE, _DELETE = 0, 1, 2
+_KIND_NAMES = ("add", "update", "delete")
 
 
 class EventHandlerRegistration:
@@ -240,7 +241,9 @@ class SharedIndexInformer:
 
     def _dispatch(self, notes: list[Any], handlers: list[EventHandlerRegistration]) -> None:
         path = self.path
+        counts = self._counters.notifications
         for kind, obj, old, initial in notes:
+            counts[_KIND_NAMES[kind]] += 1
             if kind == _ADD:
                 v = ObjectView(obj)
                 for h in handlers:
