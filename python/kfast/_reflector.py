@@ -205,7 +205,7 @@ class ReflectorOptions:
     label_selector: str | None = None
     field_selector: str | None = None
     page_size: int = 500
-    min_watch_timeout: int = 300  # seconds; each watch asks for a random 1x-2x of this
+    min_watch_timeout: int = 300  # seconds; each watch asks for a random 1x-2x of this; 0: server's choice
     initial_backoff: float = 0.8
     max_backoff: float = 30.0
     backoff_reset_after: float = 120.0
@@ -413,12 +413,10 @@ class Reflector:
 
     def _watch_params(self, rv: str) -> dict[str, str]:
         o = self.options
-        params = {
-            "watch": "true",
-            "resourceVersion": rv,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": str(int(o.min_watch_timeout * (1.0 + self._rng.random()))),
-        }
+        params = {"watch": "true", "resourceVersion": rv, "allowWatchBookmarks": "true"}
+        if o.min_watch_timeout > 0:
+            params["timeoutSeconds"] = str(int(o.min_watch_timeout * (1.0 + self._rng.random())))
+        # else the server picks (kube-apiserver: --min-request-timeout, times 1 to 2)
         return self._selectors(params)
 
     def _list_request(self, s: Listing) -> ListRequest:

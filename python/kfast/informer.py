@@ -82,6 +82,7 @@ class SharedIndexInformer:
         resync_period: float = 0,
         page_size: int = 500,
         watch_list: bool = True,
+        min_watch_timeout: int = 300,
         wire: Wire | None = None,
     ) -> None:
         self.config = config
@@ -90,13 +91,16 @@ class SharedIndexInformer:
         idx = dict(indexers or {})
         idx.setdefault(NAMESPACE_INDEX, _native.IndexFunc.namespace())
         self._indexer = _native.Indexer(idx)
+        self._index_names: frozenset[str] = frozenset(idx)
+        self._index_lock = threading.Lock()
         self._fifo = _native.DeltaFIFO(known_objects=self._indexer)
         self._wire = wire or Wire(config)
         self._owns_wire = wire is None
         self._reflector = Reflector(ReflectorOptions(label_selector=label_selector,
                                                      field_selector=field_selector,
                                                      page_size=page_size,
-                                                     watch_list=watch_list))
+                                                     watch_list=watch_list,
+                                                     min_watch_timeout=min_watch_timeout))
         self._counters = Counters()
         self._runner = ReflectorRunner(self._wire, self.path, self._fifo, self._reflector,
                                        counters=self._counters)
@@ -114,6 +118,21 @@ class SharedIndexInformer:
     @property
     def indexer(self) -> _native.Indexer:
         return self._indexer
+
+    @property
+    def index_names(self) -> frozenset[str]:
+        return self._index_names
+
+    def add_indexers(self, indexers: Mapping[str, Any]) -> None:
+        """Add indices, also after start (existing objects are indexed). ValueError on a
+        name clash."""
+        with self._index_lock:
+            self._indexer.add_indexers(dict(indexers))
+            self._index_names = self._index_names | frozenset(indexers)
+
+    @property
+    def started(self) -> bool:
+        return self._started
 
     @property
     def fifo(self) -> _native.DeltaFIFO:
