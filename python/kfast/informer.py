@@ -9,8 +9,9 @@ notifications to Python handlers in one Python loop.
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import inspect
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +20,7 @@ from typing import Any
 from kfast import _native
 from kfast._config import Config
 from kfast._driver import ReflectorRunner
+from kfast._aio import EventStream, coroutine_handler, wait_until
 from kfast._lister import Lister
 from kfast._metrics import Counters, InformerMetrics
 from kfast._reflector import Reflector, ReflectorOptions
@@ -39,10 +41,12 @@ _KIND_NAMES = ("add", "update", "delete")
 class EventHandlerRegistration:
     """What :meth:`SharedIndexInformer.add_event_handler` returns; ``remove()`` detaches it."""
 
-    __slots__ = ("on_add", "on_update", "on_delete", "_informer", "_replayed", "_add_flag", "removed")
+    __slots__ = ("on_add", "on_update", "on_delete", "_informer", "_replayed", "_add_flag", "removed",
+                 "resync_period", "_next_resync")
 
     def __init__(self, informer: SharedIndexInformer, on_add: Handler | None,
-                 on_update: Handler | None, on_delete: Handler | None) -> None:
+                 on_update: Handler | None, on_delete: Handler | None,
+                 resync_period: float = 0.0) -> None:
         self.on_add = on_add
         self._add_flag = on_add is not None and _takes_two(on_add)
         self.on_update = on_update
@@ -50,12 +54,18 @@ class EventHandlerRegistration:
         self._informer = informer
         self._replayed = False  # a handler added late first gets the cache as adds
         self.removed = False
+        # Seconds between resyncs for this handler (0: never). Resync notifications are
+        # on_update(obj, obj) with an unchanged resourceVersion, sent only to handlers due.
+        self.resync_period = float(resync_period)
+        self._next_resync = time.monotonic() + self.resync_period
 
     def remove(self) -> None:
         self._informer._remove_handler(self)
 
     def has_synced(self) -> bool:
-        return self._replayed and self._informer.has_synced()
+        """True once this handler has been told about every object of the initial list
+        (by the informer's notifications, or by its replay when added after start)."""
+        return self._replayed and self._informer._delivered_initial
 
 
 class SharedIndexInformer:
@@ -112,6 +122,12 @@ class SharedIndexInformer:
         self._stop = threading.Event()
         self._started = False
         self.dispatched = 0  # notifications handed to handlers, for tests and metrics
+        # Set by the processor once every notification of the initial list was dispatched.
+        self._delivered_initial = False
+        # Handlers whose resync was due at the last fifo.resync(): they get the Sync
+        # notifications (client-go's syncingListeners).
+        self._syncing: frozenset[EventHandlerRegistration] = frozenset()
+        self._on_stop: list[Callable[[], None]] = []  # run once the processor has drained
 
     # -- public API -------------------------------------------------------------------------
 
@@ -151,8 +167,15 @@ class SharedIndexInformer:
         return self._runner
 
     def add_event_handler(self, on_add: Handler | None = None, on_update: Handler | None = None,
-                          on_delete: Handler | None = None) -> EventHandlerRegistration:
-        reg = EventHandlerRegistration(self, on_add, on_update, on_delete)
+                          on_delete: Handler | None = None, *, resync_period: float | None = None,
+                          loop: asyncio.AbstractEventLoop | None = None) -> EventHandlerRegistration:
+        """Register handlers; ``resync_period`` defaults to the informer's. Coroutine
+        functions run on ``loop`` (default: the running loop), one at a time and in order,
+        and never block the informer."""
+        on_add, on_update, on_delete = (coroutine_handler(f, loop, self.path)
+                                        for f in (on_add, on_update, on_delete))
+        period = self.resync_period if resync_period is None else resync_period
+        reg = EventHandlerRegistration(self, on_add, on_update, on_delete, period)
         with self._handlers_lock:
             # Before start there is nothing to replay; after, the processor replays the cache.
             reg._replayed = not self._started
@@ -192,6 +215,22 @@ class SharedIndexInformer:
             last_sync_rv=r.last_synced_rv, streaming_list=r.watch_list_supported,
             has_synced=self.has_synced())
 
+    async def wait_for_sync_async(self, timeout: float | None = None) -> bool:
+        """:meth:`wait_for_sync` for asyncio: polls without blocking the event loop."""
+        return await wait_until(self.has_synced, self._stop.is_set, timeout)
+
+    def stream(self, maxsize: int = 0) -> EventStream:
+        """An ``async for`` stream of :class:`kfast._aio.Event` on the running loop, starting
+        with the cache replayed as adds; it ends when the informer stops or the stream is
+        closed (``async with informer.stream() as events:`` closes it)."""
+        return EventStream(self, maxsize)
+
+    async def __aenter__(self) -> SharedIndexInformer:
+        return self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.to_thread(self.stop)
+
     def wait_for_sync(self, timeout: float | None = None) -> bool:
         end = None if timeout is None else time.monotonic() + timeout
         delay = 0.001
@@ -205,12 +244,21 @@ class SharedIndexInformer:
         return True
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop watching, let the processor deliver everything already in the FIFO (each
+        notification exactly once), then join both threads."""
         self._stop.set()
         self._runner.stop()
+        reflector, processor = (self._threads + [None, None])[:2]
+        me = threading.current_thread()
+        # Nothing may enter the FIFO after it is closed: wait for the reflector first.
+        if reflector is not None and reflector is not me:
+            reflector.join(timeout)
         self._fifo.close()
-        for t in self._threads:
-            if t is not threading.current_thread():
-                t.join(timeout)
+        if processor is not None and processor is not me:
+            processor.join(timeout)
+        callbacks, self._on_stop = self._on_stop, []
+        for cb in callbacks:
+            cb()
         if self._owns_wire:
             self._wire.close()
 
@@ -223,28 +271,42 @@ class SharedIndexInformer:
     # -- processor thread -------------------------------------------------------------------
 
     def _process_loop(self) -> None:
-        next_resync = time.monotonic() + self.resync_period if self.resync_period > 0 else None
-        while not self._stop.is_set():
+        # Runs until the FIFO is closed *and* drained (stop() closes it), so whatever the
+        # reflector queued is delivered before the thread ends.
+        while True:
             handlers = self._handlers
             if any(not h._replayed for h in handlers):
                 self._replay(handlers)
-            if next_resync is not None and time.monotonic() >= next_resync:
-                self._fifo.resync()
-                next_resync = time.monotonic() + self.resync_period
+            if not self._stop.is_set():
+                self._maybe_resync(handlers)
             try:
                 out = _native.process_batch(self._fifo, self._indexer, collect=bool(handlers))
             except Exception:  # noqa: BLE001 - the processor must survive anything
                 log.exception("informer %s: process_batch failed", self.path)
                 time.sleep(0.1)
                 continue
+            # The last initial item was popped by now if the FIFO says synced, so once this
+            # batch is dispatched every initial notification has been delivered.
+            synced = self._fifo.has_synced()
             if isinstance(out, int):
                 if out < 0:
                     return  # FIFO closed and drained
-                continue
-            if out:
+            elif out:
                 # A handler registered since the replay above gets its replay next round,
                 # which already contains this batch's result; do not deliver it twice.
                 self._dispatch(out, [h for h in self._handlers if h._replayed])
+            if synced:
+                self._delivered_initial = True
+
+    def _maybe_resync(self, handlers: list[EventHandlerRegistration]) -> None:
+        now = time.monotonic()
+        due = [h for h in handlers if h.resync_period > 0 and now >= h._next_resync]
+        if not due:
+            return
+        for h in due:
+            h._next_resync = now + h.resync_period
+        self._syncing = frozenset(due)
+        self._fifo.resync()
 
     def _replay(self, handlers: list[EventHandlerRegistration]) -> None:
         # Runs on the processor thread between batches, so the replay and later
@@ -256,7 +318,7 @@ class SharedIndexInformer:
             h._replayed = True
             if h.on_add is not None:
                 for o in objs:
-                    _call(h, self.path, ObjectView(o), False)
+                    _call(h, self.path, ObjectView(o), True)  # as client-go does
 
     def _dispatch(self, notes: list[Any], handlers: list[EventHandlerRegistration]) -> None:
         path = self.path
@@ -270,7 +332,10 @@ class SharedIndexInformer:
                         _call(h, path, v, initial)
             elif kind == _UPDATE:
                 nv, ov = ObjectView(obj), ObjectView(old)
-                for h in handlers:
+                # An unchanged RV is a resync (a Sync delta, or a relist's Replaced of an
+                # object that did not change): only handlers due for a resync hear of it.
+                sync = old is not None and obj.resource_version == old.resource_version
+                for h in ([h for h in handlers if h in self._syncing] if sync else handlers):
                     if h.on_update is not None:
                         _call2(h.on_update, path, ov, nv)
             else:
