@@ -164,3 +164,58 @@ def test_429_in_steady_state_rewatches_without_relist() -> None:
     w = r.step(Slept(), 3)
     assert isinstance(w, WatchRequest) and w.params["resourceVersion"] == "100"
     assert r.lists == 1
+
+
+# ---- relist discipline regressions (protocol.md), both paths ----------------------------------
+
+
+def too_large() -> errors.ApiError:
+    return errors.api_error_from_status({
+        "code": 504, "reason": "Timeout", "message": "Too large resource version: 20, current: 10",
+        "details": {"causes": [{"reason": "ResourceVersionTooLarge"}]}})
+
+
+def test_too_large_rv_on_streaming_relist_reads_consistently() -> None:
+    r = make()
+    streamed(r, "100")
+    assert isinstance(r.step(WatchFailed(gone()), 1), WatchListRequest)
+    b = r.step(WatchFailed(too_large()), 2)
+    assert isinstance(b, WatchListRequest) and b.params["resourceVersion"] == ""
+
+
+@pytest.mark.parametrize("watch_list", [True, False])
+def test_repeated_429s_never_relist_and_keep_the_rv(watch_list: bool) -> None:
+    r = make(watch_list=watch_list)
+    if watch_list:
+        streamed(r, "100")
+    else:
+        r.start()
+        r.step(ListPage([], "100"), 0)
+        r.step(StoreReplaced(), 0)
+    e = errors.api_error_from_status({"code": 429, "reason": "TooManyRequests"})
+    delays = []
+    for i in range(6):
+        a = r.step(WatchFailed(e), float(i))
+        assert isinstance(a, Sleep)
+        delays.append(a.seconds)
+        w = r.step(Slept(), float(i))
+        assert isinstance(w, WatchRequest) and w.params["resourceVersion"] == "100"
+    assert delays == [0.8, 1.6, 3.2, 6.4, 12.8, 25.6]
+    assert r.lists == 1
+
+
+@pytest.mark.parametrize("watch_list", [True, False])
+def test_410_after_connection_trouble_relists_at_last_rv_not_empty(watch_list: bool) -> None:
+    r = make(watch_list=watch_list)
+    if watch_list:
+        streamed(r, "100")
+    else:
+        r.start()
+        r.step(ListPage([], "100"), 0)
+        r.step(StoreReplaced(), 0)
+    r.step(WatchProgress("130"), 1)
+    assert isinstance(r.step(WatchFailed(errors.ConnectError("refused")), 2), Sleep)
+    r.step(Slept(), 3)
+    a = r.step(WatchFailed(gone()), 4)
+    assert a is not None and a.params["resourceVersion"] == "130"
+    assert not r.rv_unavailable
