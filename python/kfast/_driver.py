@@ -32,7 +32,7 @@ from kfast._reflector import (
     WatchProgress,
     WatchRequest,
 )
-from kfast._wire import WatchStream, Wire
+from kfast._wire import METADATA_LIST_ACCEPT, METADATA_WATCH_ACCEPT, WatchStream, Wire
 
 __all__ = ["ReflectorRunner"]
 
@@ -52,6 +52,7 @@ class ReflectorRunner:
         *,
         clock: Callable[[], float] = time.monotonic,
         counters: Counters | None = None,
+        metadata_only: bool = False,
     ) -> None:
         self.wire = wire
         self.path = path
@@ -64,6 +65,10 @@ class ReflectorRunner:
         self.history: list[Action] = []  # bounded log of actions, for tests and debugging
         self.last_error: BaseException | None = None
         self.counters = counters or Counters()
+        # Ask for PartialObjectMetadata instead of whole objects (extra Accept only then, so
+        # wires that predate it keep working).
+        self._list_kw = {"accept": METADATA_LIST_ACCEPT} if metadata_only else {}
+        self._watch_kw = {"accept": METADATA_WATCH_ACCEPT} if metadata_only else {}
 
     def stop(self) -> None:
         self._stop.set()
@@ -99,7 +104,7 @@ class ReflectorRunner:
                 log.info("reflector %s: relisting at resourceVersion=%r", self.path,
                          action.params.get("resourceVersion"))
             try:
-                page = self.wire.list_page(self.path, action.params)
+                page = self.wire.list_page(self.path, action.params, **self._list_kw)
             except Exception as e:  # noqa: BLE001 - every failure is an input to the machine
                 return ListFailed(self._note(e, "LIST"))
             return ListPage(page.items, page.resource_version, page.continue_token)
@@ -120,7 +125,7 @@ class ReflectorRunner:
             log.info("reflector %s: relisting by streaming list at resourceVersion=%r",
                      self.path, action.params.get("resourceVersion"))
         try:
-            stream = self.wire.watch(self.path, action.params)
+            stream = self.wire.watch(self.path, action.params, **self._watch_kw)
         except Exception as e:  # noqa: BLE001 - e.g. an unreadable token file: back off, retry
             return WatchFailed(self._note(e, "WATCH"))
         with self._lock:

@@ -45,6 +45,7 @@ class InformerKey(NamedTuple):
     namespace: str | None
     label_selector: str | None
     field_selector: str | None
+    metadata_only: bool = False
 
 
 # The RESTMapper hook: a resolver maps any name a user may write (kind, plural, short name,
@@ -116,14 +117,17 @@ class SharedInformerFactory:
         label_selector: str | None = None,
         field_selector: str | None = None,
         indexers: Mapping[str, Any] | None = None,
+        metadata_only: bool = False,
     ) -> SharedIndexInformer:
         """The shared informer for ``resource`` with these options (created on first ask).
         ``indexers`` are added to an existing informer's; a name it already has is kept as
-        it is (the first caller's index function wins)."""
+        it is (the first caller's index function wins). ``metadata_only`` informers cache
+        PartialObjectMetadata and are separate from whole-object ones."""
         gvr = self.resolve(resource)
         key = InformerKey(gvr, namespace if namespace is not None else self.namespace,
                           label_selector if label_selector is not None else self.label_selector,
-                          field_selector if field_selector is not None else self.field_selector)
+                          field_selector if field_selector is not None else self.field_selector,
+                          metadata_only)
         with self._lock:
             if self._shut:
                 raise RuntimeError("the factory was shut down")
@@ -134,7 +138,7 @@ class SharedInformerFactory:
                     namespace=key.namespace, label_selector=key.label_selector,
                     field_selector=key.field_selector, indexers=indexers,
                     resync_period=self.resync_period, page_size=self.page_size,
-                    watch_list=self.watch_list, wire=self._wire)
+                    watch_list=self.watch_list, metadata_only=metadata_only, wire=self._wire)
                 self._informers[key] = inf
                 if self._started:
                     inf.start()

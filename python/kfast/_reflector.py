@@ -330,7 +330,7 @@ class Reflector:
         self.state = BackingOff(StreamingList(rv=s.rv))
         return Sleep(delay, f"streaming list failed: {err!r}")
 
-    def _fall_back_to_list(self) -> ListRequest:
+    def _fall_back_to_list(self) -> ListRequest | WatchListRequest:
         self.watch_list_supported = False
         if self.lists == 0:
             return self._list_request(self._set(Listing(rv="0")))

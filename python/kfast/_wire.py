@@ -24,7 +24,13 @@ from kfast._auth import authorize
 from kfast._config import Config
 from kfast._metrics import Counters
 
-__all__ = ["Wire", "WatchStream", "ListResult", "resource_path", "READ_SIZE"]
+__all__ = ["Wire", "WatchStream", "ListResult", "resource_path", "READ_SIZE", "METADATA_LIST_ACCEPT",
+           "METADATA_WATCH_ACCEPT"]
+
+# Metadata-only (PartialObjectMetadata) answers, with plain JSON as the fallback a server
+# without the transformation would use (protocol.md, Discovery).
+METADATA_LIST_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+METADATA_WATCH_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 
 _T = TypeVar("_T")
 
@@ -106,14 +112,14 @@ class Wire:
     def close(self) -> None:
         self.client.close()
 
-    def build_request(self, path: str, params: dict[str, str]) -> httpx.Request:
+    def build_request(self, path: str, params: dict[str, str], accept: str = "application/json") -> httpx.Request:
         req = self.client.build_request("GET", path, params=params)
-        req.headers["Accept"] = "application/json"
+        req.headers["Accept"] = accept
         return authorize(self._auth, req)
 
-    def list_page(self, path: str, params: dict[str, str]) -> ListResult:
+    def list_page(self, path: str, params: dict[str, str], accept: str = "application/json") -> ListResult:
         try:
-            resp = self.client.send(self.build_request(path, params), auth=self._auth)
+            resp = self.client.send(self.build_request(path, params, accept), auth=self._auth)
         except httpx.HTTPError as e:
             raise _map_httpx(e) from e
         if resp.status_code >= 300:
@@ -125,9 +131,10 @@ class Wire:
         items = [_native.StoredObject(raw) for raw in body.items or ()]
         return ListResult(items, body.metadata.resourceVersion, body.metadata.continue_ or None)
 
-    def watch(self, path: str, params: dict[str, str]) -> WatchStream:
+    def watch(self, path: str, params: dict[str, str], accept: str = "application/json") -> WatchStream:
         timeout = float(params.get("timeoutSeconds") or 0) or 1800.0
-        return WatchStream(self, self.build_request(path, params), read_timeout=timeout + _WATCH_READ_MARGIN)
+        return WatchStream(self, self.build_request(path, params, accept),
+                           read_timeout=timeout + _WATCH_READ_MARGIN)
 
 
 class WatchStream:

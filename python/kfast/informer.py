@@ -93,6 +93,7 @@ class SharedIndexInformer:
         page_size: int = 500,
         watch_list: bool = True,
         min_watch_timeout: int = 300,
+        metadata_only: bool = False,
         wire: Wire | None = None,
     ) -> None:
         self.config = config
@@ -113,7 +114,7 @@ class SharedIndexInformer:
                                                      min_watch_timeout=min_watch_timeout))
         self._counters = Counters()
         self._runner = ReflectorRunner(self._wire, self.path, self._fifo, self._reflector,
-                                       counters=self._counters)
+                                       counters=self._counters, metadata_only=metadata_only)
         self._lister = Lister(self._indexer, namespace)
         self.resync_period = float(resync_period)
         self._handlers: list[EventHandlerRegistration] = []
