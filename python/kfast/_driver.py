@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from kfast import _native, errors
+from kfast._feed import Transform, run_python_path
 from kfast._metrics import Counters
 from kfast._reflector import (
     Action,
@@ -53,6 +54,7 @@ class ReflectorRunner:
         clock: Callable[[], float] = time.monotonic,
         counters: Counters | None = None,
         metadata_only: bool = False,
+        transform: Transform | None = None,
     ) -> None:
         self.wire = wire
         self.path = path
@@ -65,6 +67,7 @@ class ReflectorRunner:
         self.history: list[Action] = []  # bounded log of actions, for tests and debugging
         self.last_error: BaseException | None = None
         self.counters = counters or Counters()
+        self.transform = transform
         # Ask for PartialObjectMetadata instead of whole objects (extra Accept only then, so
         # wires that predate it keep working).
         self._list_kw = {"accept": METADATA_LIST_ACCEPT} if metadata_only else {}
@@ -105,9 +108,13 @@ class ReflectorRunner:
                          action.params.get("resourceVersion"))
             try:
                 page = self.wire.list_page(self.path, action.params, **self._list_kw)
+                items = page.items
+                if self.transform is not None:
+                    tf = self.transform
+                    items = [tf(o) for o in items]
             except Exception as e:  # noqa: BLE001 - every failure is an input to the machine
                 return ListFailed(self._note(e, "LIST"))
-            return ListPage(page.items, page.resource_version, page.continue_token)
+            return ListPage(items, page.resource_version, page.continue_token)
         if isinstance(action, ReplaceStore):
             self.fifo.replace(action.items, action.resource_version)
             return StoreReplaced()
@@ -153,8 +160,9 @@ class ReflectorRunner:
                 raise RuntimeError(f"reflector answered {nxt!r} after a streaming replace")
 
         try:
-            if streaming:
-                stream.run_watch_list(self.fifo, opened, initial_end, progress, self.counters)
+            if streaming or self.transform is not None:
+                run_python_path(stream, self.fifo, opened, initial_end if streaming else None,
+                                progress, self.counters, self.transform)
             else:
                 stream.run_into_fifo(self.fifo, opened, progress, self.counters)
         except Exception as e:  # noqa: BLE001

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from kfast._config import Config
+from kfast._feed import Transform
 from kfast._wire import Wire
 from kfast.informer import SharedIndexInformer
 
@@ -118,11 +119,13 @@ class SharedInformerFactory:
         field_selector: str | None = None,
         indexers: Mapping[str, Any] | None = None,
         metadata_only: bool = False,
+        transform: Transform | None = None,
     ) -> SharedIndexInformer:
         """The shared informer for ``resource`` with these options (created on first ask).
         ``indexers`` are added to an existing informer's; a name it already has is kept as
         it is (the first caller's index function wins). ``metadata_only`` informers cache
-        PartialObjectMetadata and are separate from whole-object ones."""
+        PartialObjectMetadata and are separate from whole-object ones. ``transform`` only
+        applies when this call creates the informer (the cache is shared: one transform)."""
         gvr = self.resolve(resource)
         key = InformerKey(gvr, namespace if namespace is not None else self.namespace,
                           label_selector if label_selector is not None else self.label_selector,
@@ -138,7 +141,8 @@ class SharedInformerFactory:
                     namespace=key.namespace, label_selector=key.label_selector,
                     field_selector=key.field_selector, indexers=indexers,
                     resync_period=self.resync_period, page_size=self.page_size,
-                    watch_list=self.watch_list, metadata_only=metadata_only, wire=self._wire)
+                    watch_list=self.watch_list, metadata_only=metadata_only, transform=transform,
+                    wire=self._wire)
                 self._informers[key] = inf
                 if self._started:
                     inf.start()

@@ -191,77 +191,6 @@ class WatchStream:
                 c.error_events += 1
                 raise errors.api_error_from_status(res.error_status)
 
-    def run_watch_list(
-        self,
-        fifo: _native.DeltaFIFO,
-        on_opened: Callable[[], None],
-        on_initial_end: Callable[[list[_native.StoredObject], str], None],
-        on_progress: Callable[[str], None],
-        counters: Counters | None = None,
-    ) -> None:
-        """Stream a streaming list (``sendInitialEvents=true``). Until the initial-events-end
-        bookmark the events are decoded into Python and kept aside (nothing reaches the FIFO,
-        so no handler can take a partial initial set for the whole); at the bookmark
-        ``on_initial_end(objects, rv)`` replaces the store, and from then on bytes go
-        straight into the FIFO as in :meth:`run_into_fifo`."""
-        c = counters or Counters()
-        initial: dict[str, _native.StoredObject] | None = {}
-        opened = False
-
-        def feed(d: _native.WatchDecoder, chunk: Any) -> str | None:
-            nonlocal initial, opened
-            if initial is None:
-                res = d.feed_fifo(chunk, fifo)
-                c.events += res.events
-                c.bookmarks += res.bookmarks
-                if res.error_status is not None:
-                    c.error_events += 1
-                    raise errors.api_error_from_status(res.error_status)
-                return res.last_resource_version
-            evs = d.feed(chunk)
-            code = d.status_code
-            if not opened and code is not None and 200 <= code < 300:
-                opened = True
-                on_opened()
-            last: str | None = None
-            for ev in evs:
-                obj = ev.object
-                if ev.type == "BOOKMARK":
-                    c.bookmarks += 1
-                    if initial is not None and ev.initial_events_end:
-                        on_initial_end(list(initial.values()), ev.resource_version)
-                        initial = None
-                    elif initial is None:
-                        last = ev.resource_version
-                    continue
-                assert obj is not None
-                if initial is not None:
-                    c.initial_events += 1
-                    if ev.type == "DELETED":
-                        initial.pop(obj.key, None)
-                    else:
-                        initial[obj.key] = obj
-                    continue
-                # Events that shared a read with the bookmark: queue them in order.
-                c.events += 1
-                if ev.type == "ADDED":
-                    fifo.add(obj)
-                elif ev.type == "MODIFIED":
-                    fifo.update(obj)
-                else:
-                    fifo.delete(obj)
-                last = ev.resource_version
-            return last
-
-        try:
-            for _decoder, rv in self._feeds(feed):
-                if rv:
-                    on_progress(rv)
-        except errors.ApiError:
-            if initial is not None:
-                c.error_events += 1
-            raise
-
     def events(self) -> Iterator[_native.WatchEvent]:
         """The event-iterator path; ERROR events raise their ApiError."""
         for _decoder, evs in self._feeds(lambda d, chunk: d.feed(chunk)):
@@ -269,6 +198,11 @@ class WatchStream:
                 if ev.type == "ERROR":
                     raise errors.api_error_from_status(ev.status)
                 yield ev
+
+    def feeds(self, feed: Callable[[_native.WatchDecoder, Any], _T]) -> Iterator[tuple[_native.WatchDecoder, _T]]:
+        """Run ``feed(decoder, chunk)`` on each chunk read; yields (decoder, its result).
+        Decoder errors surface here as typed errors (see :mod:`kfast._feed`)."""
+        return self._feeds(feed)
 
     def _feeds(self, feed: Callable[[_native.WatchDecoder, Any], _T]) -> Iterator[tuple[_native.WatchDecoder, _T]]:
         # feed() runs inside these generators so decoder errors pass through their handlers.

@@ -21,6 +21,7 @@ from kfast import _native
 from kfast._config import Config
 from kfast._driver import ReflectorRunner
 from kfast._aio import EventStream, coroutine_handler, wait_until
+from kfast._feed import Transform
 from kfast._lister import Lister
 from kfast._metrics import Counters, InformerMetrics
 from kfast._reflector import Reflector, ReflectorOptions
@@ -76,6 +77,11 @@ class SharedIndexInformer:
     (``DeletedFinalStateUnknown``) when the delete was inferred by a relist. A handler that
     raises is logged and the informer carries on. Handlers run on the processor thread.
     ``on_add`` may also take just one argument.
+
+    Options beyond the resource: ``watch_list`` (streaming list first, default on),
+    ``metadata_only`` (cache PartialObjectMetadata), ``transform`` (a Python function
+    applied to every object before it is cached; the slow path: the watch is then decoded
+    in Python, see :mod:`kfast.transforms`), ``min_watch_timeout`` (0 lets the server pick).
     """
 
     def __init__(
@@ -94,6 +100,7 @@ class SharedIndexInformer:
         watch_list: bool = True,
         min_watch_timeout: int = 300,
         metadata_only: bool = False,
+        transform: Transform | None = None,
         wire: Wire | None = None,
     ) -> None:
         self.config = config
@@ -114,7 +121,8 @@ class SharedIndexInformer:
                                                      min_watch_timeout=min_watch_timeout))
         self._counters = Counters()
         self._runner = ReflectorRunner(self._wire, self.path, self._fifo, self._reflector,
-                                       counters=self._counters, metadata_only=metadata_only)
+                                       counters=self._counters, metadata_only=metadata_only,
+                                       transform=transform)
         self._lister = Lister(self._indexer, namespace)
         self.resync_period = float(resync_period)
         self._handlers: list[EventHandlerRegistration] = []
