@@ -130,3 +130,31 @@ def test_stop_drains_the_fifo_exactly_once() -> None:
         # Everything that reached the FIFO was applied and told to the handler once.
         assert mirror == {o.key: o.resource_version for o in inf.indexer.list()}
         assert inf.dispatched == sum(m.notifications.values())
+
+
+def test_metrics_and_relist_logging(sim: Simulator, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="kfast.reflector")
+    inf = kfast.SharedIndexInformer(kfast.Config.for_url(sim.url), "pods")
+    inf.add_event_handler(on_delete=lambda o: None)  # notifications are counted as dispatched
+    with inf:
+        assert inf.wait_for_sync(10) and sim.wait_for_watches(1)
+        m0 = inf.metrics()
+        assert (m0.lists, m0.relists, m0.watch_restarts, m0.decode_errors) == (1, 0, 0, 0)
+        assert m0.cached_objects == 50 and m0.has_synced and m0.initial_events == 50
+        sim.break_open_watches("malformed")
+        eventually(lambda: inf.metrics().decode_errors == 1)
+        assert sim.wait_for_watches(1)
+        sim.update("pods", sim.keys()[0])
+        sim.break_open_watches("expired")
+        eventually(lambda: inf.metrics().relists == 1)
+        assert sim.wait_for_watches(1)
+        sim.delete("pods", sim.keys()[1])
+        eventually(lambda: inf.metrics().notifications["delete"] == 1)
+        m = inf.metrics()
+        assert m.watch_restarts >= 2 and m.error_events >= 1 and m.watch_failures >= 2
+        assert m.notifications["update"] == 1 and m.notifications["sync"] >= 49  # the relist
+        assert m.last_sync_rv == sim.resource_version and m.fifo_depth == 0
+        assert set(m.as_dict()) >= {"events", "relists", "watch_restarts", "decode_errors",
+                                    "fifo_depth", "last_sync_rv", "notifications"}
+    assert "relisting by streaming list" in caplog.text
+    assert "DecodeError" in caplog.text

@@ -81,7 +81,7 @@ def test_initial_sync_streams_and_replaces_atomically(sim: Simulator) -> None:
         m = inf.metrics()
         assert m.streaming_list is True and m.initial_events == 300 and m.lists == 1
         assert m.relists == 0 and m.watch_restarts == 0 and m.last_sync_rv == sim.resource_version
-        assert m.events == 1 and m.notifications == {"add": 301, "update": 0, "delete": 0}
+        assert m.events == 1 and m.notifications == {"add": 301, "update": 0, "delete": 0, "sync": 0}
 
 
 def test_server_without_watch_list_falls_back_and_remembers() -> None:
@@ -95,7 +95,8 @@ def test_server_without_watch_list_falls_back_and_remembers() -> None:
             assert isinstance(inf.runner.last_error, kfast.errors.ApiError)
             assert inf.runner.last_error.code == 422
             assert not any(isinstance(a, Sleep) for a in inf.runner.history)
-            s.break_open_watches("expired")
+            assert s.wait_for_watches(1)
+            assert s.break_open_watches("expired") == 1
             eventually(lambda: len(of(inf, ListRequest)) >= 4)
             assert len(of(inf, WatchListRequest)) == 1  # never tried again
             eventually(lambda: cache_state(inf) == s.state("pods"))

@@ -32,8 +32,11 @@ class Counters:
         self.decode_errors = 0  # malformed, truncated or too-long lines
         self.watch_failures = 0
         self.list_failures = 0
-        # What handlers were told, by kind: add, update, delete.
-        self.notifications = {"add": 0, "update": 0, "delete": 0}
+        # What handlers were told, by kind: add, update, delete (counted while dispatching,
+        # so only while at least one handler is registered; replays are not counted).
+        # "sync" counts resync notifications (an unchanged resourceVersion), which only
+        # handlers due for a resync receive.
+        self.notifications = {"add": 0, "update": 0, "delete": 0, "sync": 0}
 
 
 @dataclass(frozen=True)

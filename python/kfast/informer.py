@@ -36,7 +36,6 @@ log = logging.getLogger("kfast.informer")
 Tombstone = _native.DeletedFinalStateUnknown
 Handler = Callable[..., Any]
 _ADD, _UPDATE, _DELETE = 0, 1, 2
-_KIND_NAMES = ("add", "update", "delete")
 
 
 class EventHandlerRegistration:
@@ -333,8 +332,8 @@ class SharedIndexInformer:
         path = self.path
         counts = self._counters.notifications
         for kind, obj, old, initial in notes:
-            counts[_KIND_NAMES[kind]] += 1
             if kind == _ADD:
+                counts["add"] += 1
                 v = ObjectView(obj)
                 for h in handlers:
                     if h.on_add is not None:
@@ -344,10 +343,12 @@ class SharedIndexInformer:
                 # An unchanged RV is a resync (a Sync delta, or a relist's Replaced of an
                 # object that did not change): only handlers due for a resync hear of it.
                 sync = old is not None and obj.resource_version == old.resource_version
+                counts["sync" if sync else "update"] += 1
                 for h in ([h for h in handlers if h in self._syncing] if sync else handlers):
                     if h.on_update is not None:
                         _call2(h.on_update, path, ov, nv)
             else:
+                counts["delete"] += 1
                 dv = obj if isinstance(obj, Tombstone) else ObjectView(obj)
                 for h in handlers:
                     if h.on_delete is not None:
