@@ -143,3 +143,20 @@ def test_coroutine_handler_needs_a_loop() -> None:
     with pytest.raises(RuntimeError, match="running event loop"):
         inf.add_event_handler(h)
     inf.stop()
+
+
+def test_dropped_stream_detaches_itself() -> None:
+    import gc
+
+    with Simulator(pods=5, seed=6, bookmark_interval=3600) as sim:
+        async def main() -> int:
+            async with kfast.SharedIndexInformer(kfast.Config.for_url(sim.url), "pods") as inf:
+                await inf.wait_for_sync_async(10)
+                async for _ev in inf.stream():
+                    break  # no close(): the stream is simply dropped
+                gc.collect()
+                sim.update("pods", sim.keys()[0])
+                await _until(lambda: len(inf._handlers) == 0)
+                return len(inf._handlers)
+
+        assert asyncio.run(main()) == 0

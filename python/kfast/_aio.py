@@ -12,6 +12,7 @@ import concurrent.futures
 import inspect
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -87,43 +88,59 @@ def coroutine_handler(fn: Callable[..., Any] | None, loop: asyncio.AbstractEvent
 _END = object()
 
 
+class _Sink:
+    """The handlers an :class:`EventStream` registers. They hold the stream weakly, so a
+    stream dropped without ``close()`` (a ``break`` out of ``async for``) unregisters itself
+    at the next notification instead of buffering forever."""
+
+    def __init__(self, stream: EventStream, loop: asyncio.AbstractEventLoop) -> None:
+        self._stream = weakref.ref(stream)
+        self._loop = loop
+        self.reg: EventHandlerRegistration | None = None
+        self.closed = False
+
+    def put(self, item: Any) -> None:
+        s = self._stream()
+        if s is None or s._closed:
+            self.closed = True
+            if self.reg is not None:
+                self.reg.remove()
+            return
+        try:
+            self._loop.call_soon_threadsafe(s._deliver, item)
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            s._closed = True
+
+    def on_add(self, obj: Any, initial: bool) -> None:
+        self.put(Event("add", obj, None, initial))
+
+    def on_update(self, old: Any, new: Any) -> None:
+        self.put(Event("update", new, old))
+
+    def on_delete(self, obj: Any) -> None:
+        self.put(Event("delete", obj))
+
+    def end(self) -> None:
+        if not self.closed:
+            self.put(_END)
+
+
 class EventStream:
     """``async for event in informer.stream()``: every notification, starting with the
     current cache as adds (``is_in_initial_list=True``), delivered on the running loop.
     ``maxsize`` > 0 bounds the buffer: when the consumer falls that far behind, the stream
-    ends with an OverflowError instead of stalling the informer."""
+    ends with an OverflowError instead of stalling the informer. Close it (``async with``,
+    or :meth:`close`) when done; a stream that is garbage collected detaches itself."""
 
     def __init__(self, informer: SharedIndexInformer, maxsize: int = 0) -> None:
-        self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._maxsize = maxsize
-        self._informer = informer
         self._closed = False
+        sink = _Sink(self, asyncio.get_running_loop())
         self._reg: EventHandlerRegistration = informer.add_event_handler(
-            self._on_add, self._on_update, self._on_delete, resync_period=0)
-        informer._on_stop.append(self._end)
-
-    # -- processor thread ---------------------------------------------------------------
-
-    def _put(self, item: Any) -> None:
-        if self._closed:
-            return
-        try:
-            self._loop.call_soon_threadsafe(self._deliver, item)
-        except RuntimeError:  # the loop is closed: nobody is listening any more
-            self._closed = True
-
-    def _on_add(self, obj: Any, initial: bool) -> None:
-        self._put(Event("add", obj, None, initial))
-
-    def _on_update(self, old: Any, new: Any) -> None:
-        self._put(Event("update", new, old))
-
-    def _on_delete(self, obj: Any) -> None:
-        self._put(Event("delete", obj))
-
-    def _end(self) -> None:
-        self._put(_END)
+            sink.on_add, sink.on_update, sink.on_delete, resync_period=0)
+        sink.reg = self._reg
+        informer._on_stop.append(sink.end)
 
     # -- event loop ---------------------------------------------------------------------
 
