@@ -9,7 +9,12 @@ The steady-state hot path is ``WatchDecoder.feed_fifo`` (bytes straight into the
 * a Python ``transform`` (the documented slow path): every object goes through it before it
   is queued, for the whole life of the stream.
 
-Without a transform the stream switches to ``feed_fifo`` right after the bookmark.
+Without a transform even the initial phase stays in Rust: ``feed_fifo`` fills a private
+DeltaFIFO whose private Indexer ``process_batch`` keeps current (no Python object per
+event); at the bookmark that Indexer's objects replace the store. Events that arrive in the
+same read as the bookmark are folded into the initial set, which is then the state as of
+the last of them (the RV handed to the replace), so the store is still a consistent
+snapshot. After the bookmark the stream runs on ``feed_fifo`` into the informer's FIFO.
 """
 
 from __future__ import annotations
@@ -37,11 +42,47 @@ class _Feed:
         self.c = counters
         self.transform = transform
         # Objects of the initial phase by key; None once it is over (or there is none).
-        self.initial: dict[str, _native.StoredObject] | None = {} if on_initial_end else None
+        self.initial: dict[str, _native.StoredObject] | None = None
+        # The Rust-only initial phase (no transform): a private FIFO and its Indexer.
+        self.staging: tuple[_native.DeltaFIFO, _native.Indexer] | None = None
+        if on_initial_end is not None:
+            if transform is None:
+                idx = _native.Indexer()
+                self.staging = (_native.DeltaFIFO(known_objects=idx), idx)
+            else:
+                self.initial = {}
         self.opened = False
+
+    @property
+    def in_initial_phase(self) -> bool:
+        return self.initial is not None or self.staging is not None
+
+    def _staged(self, d: _native.WatchDecoder, chunk: Any,
+                staging: tuple[_native.DeltaFIFO, _native.Indexer]) -> str | None:
+        c = self.c
+        fifo, idx = staging
+        res = d.feed_fifo(chunk, fifo)
+        code = d.status_code
+        if not self.opened and code is not None and 200 <= code < 300:
+            self.opened = True
+            self.on_opened()
+        c.initial_events += res.events
+        c.bookmarks += res.bookmarks
+        while len(fifo):
+            _native.process_batch(fifo, idx, 1 << 16, 0.0, False)
+        if res.error_status is not None:
+            c.error_events += 1
+            raise errors.api_error_from_status(res.error_status)
+        if res.initial_events_end:
+            assert self.on_initial_end is not None and res.last_resource_version
+            self.staging = None
+            self.on_initial_end(idx.list(), res.last_resource_version)
+        return None  # the replace sets the RV; nothing before it is progress
 
     def __call__(self, d: _native.WatchDecoder, chunk: Any) -> str | None:
         c = self.c
+        if self.staging is not None:
+            return self._staged(d, chunk, self.staging)
         if self.initial is None and self.transform is None:
             res = d.feed_fifo(chunk, self.fifo)
             c.events += res.events
@@ -108,6 +149,6 @@ def run_python_path(
             if rv:
                 on_progress(rv)
     except errors.ApiError:
-        if feed.initial is not None or transform is not None:
-            counters.error_events += 1
+        if feed.in_initial_phase and not feed.opened or transform is not None:
+            counters.error_events += 1  # a non-2xx answer (stream ERRORs were counted)
         raise
