@@ -228,7 +228,7 @@ class SharedIndexInformer:
         return await wait_until(self.has_synced, self._stop.is_set, timeout)
 
     def stream(self, maxsize: int = 0) -> EventStream:
-        """An ``async for`` stream of :class:`kfast._aio.Event` on the running loop, starting
+        """An ``async for`` stream of :class:`kfast.InformerEvent` on the running loop, starting
         with the cache replayed as adds; it ends when the informer stops or the stream is
         closed (``async with informer.stream() as events:`` closes it)."""
         return EventStream(self, maxsize)
