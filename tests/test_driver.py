@@ -27,7 +27,8 @@ class FakeStream:
         self.behave = behave
         self.closed = threading.Event()
 
-    def run_into_fifo(self, fifo: Any, on_opened: Callable[[], None], on_progress: Callable[[str], None]) -> None:
+    def run_into_fifo(self, fifo: Any, on_opened: Callable[[], None], on_progress: Callable[[str], None],
+                      counters: Any = None) -> None:
         self.behave(fifo, on_opened, on_progress)
 
     def close(self) -> None:
@@ -66,7 +67,7 @@ def run(wire: FakeWire, *, wait: bool = True) -> tuple[ReflectorRunner, _native.
     idx = _native.Indexer()
     fifo = _native.DeltaFIFO(known_objects=idx)
     runner = ReflectorRunner(wire, "/api/v1/pods", fifo,  # type: ignore[arg-type]
-                             Reflector(ReflectorOptions(page_size=2, initial_backoff=0.01, jitter=0.0),
+                             Reflector(ReflectorOptions(page_size=2, initial_backoff=0.01, jitter=0.0, watch_list=False),
                                        rng=random.Random(0)))
     t = threading.Thread(target=runner.run, daemon=True)
     t.start()

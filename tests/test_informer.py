@@ -1,4 +1,5 @@
-"""SharedIndexInformer end to end over loopback, against the embedded simulator."""
+"""SharedIndexInformer end to end over loopback, against the embedded simulator, on the
+LIST + WATCH path (``watch_list=False``); the streaming list has test_watch_list.py."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def sim() -> Iterator[Simulator]:
 @pytest.fixture()
 def informer(sim: Simulator) -> Iterator[tuple[kfast.SharedIndexInformer, Recorder]]:
     rec = Recorder()
-    inf = kfast.SharedIndexInformer(kfast.Config.for_url(sim.url), "pods", page_size=100,
+    inf = kfast.SharedIndexInformer(kfast.Config.for_url(sim.url), "pods", page_size=100, watch_list=False,
                                     indexers={"app": index.by_label("app"),
                                               "owner": index.by_owner_uid()})
     inf.add_event_handler(rec.on_add, rec.on_update, rec.on_delete)
@@ -253,7 +254,7 @@ def test_stop_is_prompt_and_idempotent(sim: Simulator) -> None:
 def test_namespaced_informer_with_selector(sim: Simulator) -> None:
     ns = sim.keys()[0].split("/")[0]
     inf = kfast.SharedIndexInformer(kfast.Config.for_url(sim.url), "pods", namespace=ns,
-                                    label_selector="tier=api")
+                                    label_selector="tier=api", watch_list=False)
     with inf:
         assert inf.wait_for_sync(10)
         want = {k for k, o in ((o.key, o) for o in inf.indexer.list())}

@@ -47,6 +47,8 @@ def too_large() -> errors.ApiError:
 
 
 def make(**kw: object) -> Reflector:
+    """A reflector on the LIST + WATCH path (the streaming list has its own tests)."""
+    kw.setdefault("watch_list", False)
     return Reflector(ReflectorOptions(**kw), rng=FixedRandom())  # type: ignore[arg-type]
 
 
@@ -81,7 +83,7 @@ def test_pages_follow_continue_without_rv_and_accumulate() -> None:
 
 
 def test_watch_starts_at_list_rv_with_bookmarks_and_random_timeout() -> None:
-    r = Reflector(ReflectorOptions(), rng=FixedRandom(0.5))
+    r = Reflector(ReflectorOptions(watch_list=False), rng=FixedRandom(0.5))
     r.start()
     r.step(ListPage([], "42"), 0)
     w = r.step(StoreReplaced(), 0)
@@ -92,7 +94,7 @@ def test_watch_starts_at_list_rv_with_bookmarks_and_random_timeout() -> None:
 
 @pytest.mark.parametrize("seed", range(20))
 def test_watch_timeout_between_5_and_10_minutes(seed: int) -> None:
-    r = Reflector(rng=random.Random(seed))
+    r = Reflector(ReflectorOptions(watch_list=False), rng=random.Random(seed))
     w = synced(r)
     assert 300 <= int(w.params["timeoutSeconds"]) <= 600
 

@@ -12,8 +12,11 @@ import time
 from collections.abc import Callable
 
 from kfast import _native, errors
+from kfast._feed import Transform, run_python_path
+from kfast._metrics import Counters
 from kfast._reflector import (
     Action,
+    InitialEventsEnd,
     Input,
     ListFailed,
     ListPage,
@@ -25,11 +28,12 @@ from kfast._reflector import (
     StoreReplaced,
     WatchEnded,
     WatchFailed,
+    WatchListRequest,
     WatchOpened,
     WatchProgress,
     WatchRequest,
 )
-from kfast._wire import WatchStream, Wire
+from kfast._wire import METADATA_LIST_ACCEPT, METADATA_WATCH_ACCEPT, WatchStream, Wire
 
 __all__ = ["ReflectorRunner"]
 
@@ -48,6 +52,9 @@ class ReflectorRunner:
         reflector: Reflector,
         *,
         clock: Callable[[], float] = time.monotonic,
+        counters: Counters | None = None,
+        metadata_only: bool = False,
+        transform: Transform | None = None,
     ) -> None:
         self.wire = wire
         self.path = path
@@ -59,6 +66,12 @@ class ReflectorRunner:
         self._stream: WatchStream | None = None
         self.history: list[Action] = []  # bounded log of actions, for tests and debugging
         self.last_error: BaseException | None = None
+        self.counters = counters or Counters()
+        self.transform = transform
+        # Ask for PartialObjectMetadata instead of whole objects (extra Accept only then, so
+        # wires that predate it keep working).
+        self._list_kw = {"accept": METADATA_LIST_ACCEPT} if metadata_only else {}
+        self._watch_kw = {"accept": METADATA_WATCH_ACCEPT} if metadata_only else {}
 
     def stop(self) -> None:
         self._stop.set()
@@ -89,11 +102,19 @@ class ReflectorRunner:
 
     def _perform(self, action: Action) -> Input | None:
         if isinstance(action, ListRequest):
+            self.counters.list_requests += 1
+            if self.reflector.lists > 0 and "continue" not in action.params:
+                log.info("reflector %s: relisting at resourceVersion=%r", self.path,
+                         action.params.get("resourceVersion"))
             try:
-                page = self.wire.list_page(self.path, action.params)
+                page = self.wire.list_page(self.path, action.params, **self._list_kw)
+                items = page.items
+                if self.transform is not None:
+                    tf = self.transform
+                    items = [tf(o) for o in items]
             except Exception as e:  # noqa: BLE001 - every failure is an input to the machine
                 return ListFailed(self._note(e, "LIST"))
-            return ListPage(page.items, page.resource_version, page.continue_token)
+            return ListPage(items, page.resource_version, page.continue_token)
         if isinstance(action, ReplaceStore):
             self.fifo.replace(action.items, action.resource_version)
             return StoreReplaced()
@@ -104,9 +125,14 @@ class ReflectorRunner:
             return Slept()
         return self._watch(action)
 
-    def _watch(self, action: WatchRequest) -> Input | None:
+    def _watch(self, action: WatchRequest | WatchListRequest) -> Input | None:
+        self.counters.watches_opened += 1
+        streaming = isinstance(action, WatchListRequest)
+        if streaming and self.reflector.lists > 0:
+            log.info("reflector %s: relisting by streaming list at resourceVersion=%r",
+                     self.path, action.params.get("resourceVersion"))
         try:
-            stream = self.wire.watch(self.path, action.params)
+            stream = self.wire.watch(self.path, action.params, **self._watch_kw)
         except Exception as e:  # noqa: BLE001 - e.g. an unreadable token file: back off, retry
             return WatchFailed(self._note(e, "WATCH"))
         with self._lock:
@@ -121,8 +147,24 @@ class ReflectorRunner:
         def progress(rv: str) -> None:
             machine.step(WatchProgress(rv), self._clock())
 
+        def initial_end(items: list[_native.StoredObject], rv: str) -> None:
+            # The machine decides; for a streaming list it asks to replace the store now
+            # and then to keep reading the same stream (step returns None).
+            replace = machine.step(InitialEventsEnd(items, rv), self._clock())
+            if not isinstance(replace, ReplaceStore):
+                raise RuntimeError(f"reflector answered {replace!r} to the initial-events-end")
+            self._record(replace)
+            self.fifo.replace(replace.items, replace.resource_version)
+            nxt = machine.step(StoreReplaced(), self._clock())
+            if nxt is not None:
+                raise RuntimeError(f"reflector answered {nxt!r} after a streaming replace")
+
         try:
-            stream.run_into_fifo(self.fifo, opened, progress)
+            if streaming or self.transform is not None:
+                run_python_path(stream, self.fifo, opened, initial_end if streaming else None,
+                                progress, self.counters, self.transform)
+            else:
+                stream.run_into_fifo(self.fifo, opened, progress, self.counters)
         except Exception as e:  # noqa: BLE001
             if self._stop.is_set():
                 return None
@@ -134,6 +176,13 @@ class ReflectorRunner:
 
     def _note(self, e: Exception, what: str) -> BaseException:
         self.last_error = e
+        c = self.counters
+        if isinstance(e, errors.DecodeError):
+            c.decode_errors += 1
+        if what == "LIST":
+            c.list_failures += 1
+        else:
+            c.watch_failures += 1
         if isinstance(e, errors.KfastError):
             log.info("reflector %s: %s failed: %r", self.path, what, e)
         else:

@@ -4,9 +4,14 @@ A driver (``_driver.py``) performs the :data:`Action` the machine asks for and f
 what happened as an :data:`Input`; the machine never touches a socket, a clock or a random
 source it was not given, so every transition is unit-tested without a server.
 
-Rules (docs/protocol.md, "Reflector discipline"):
+Rules (docs/protocol.md, "Reflector discipline" and "Streaming list"):
 
-* the initial LIST is at RV "0", paginated with ``limit``/``continue``;
+* with ``watch_list`` on (the default) the initial sync and every relist is a streaming list:
+  a watch with ``sendInitialEvents=true`` whose ADDED events are collected until the
+  ``k8s.io/initial-events-end`` bookmark, where the store is replaced atomically and the same
+  connection carries on as a normal watch; a 4xx refusal (or an end before that bookmark)
+  switches this reflector to LIST + WATCH for good;
+* otherwise the initial LIST is at RV "0", paginated with ``limit``/``continue``;
 * the WATCH starts at the list's RV with ``allowWatchBookmarks`` and a random 5-10 min
   ``timeoutSeconds``; events and bookmarks advance the RV; a normal end resumes from it;
 * 410 (HTTP or in-stream ERROR) relists at the last RV seen; only if *that* LIST answers
@@ -24,14 +29,37 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kfast import errors
+from kfast._reflector_io import (
+    ListRequest,
+    WatchRequest,
+    WatchListRequest,
+    ReplaceStore,
+    Sleep,
+    Action,
+    ListPage,
+    ListFailed,
+    StoreReplaced,
+    WatchOpened,
+    WatchProgress,
+    InitialEventsEnd,
+    WatchEnded,
+    WatchFailed,
+    Slept,
+    Input,
+)
+from kfast._backoff import (Backoff, is_expired, is_too_large_rv, is_watch_list_refusal,
+                            retry_after, retry_watch_after_backoff)
 
 __all__ = [
+    "Action",
+    "Input",
     "Reflector",
     "ReflectorOptions",
     "Backoff",
     # actions
     "ListRequest",
     "WatchRequest",
+    "WatchListRequest",
     "ReplaceStore",
     "Sleep",
     # inputs
@@ -40,94 +68,11 @@ __all__ = [
     "StoreReplaced",
     "WatchOpened",
     "WatchProgress",
+    "InitialEventsEnd",
     "WatchEnded",
     "WatchFailed",
     "Slept",
 ]
-
-
-# ---- actions: what the driver must do next ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ListRequest:
-    """GET the collection with these query parameters."""
-
-    params: dict[str, str]
-
-
-@dataclass(frozen=True)
-class WatchRequest:
-    """Open a watch with these query parameters and stream it until it ends."""
-
-    params: dict[str, str]
-
-
-@dataclass(frozen=True)
-class ReplaceStore:
-    """Replace the FIFO's view of the world with ``items`` (tombstones for the missing)."""
-
-    items: list[Any]
-    resource_version: str
-
-
-@dataclass(frozen=True)
-class Sleep:
-    seconds: float
-    reason: str
-
-
-Action = ListRequest | WatchRequest | ReplaceStore | Sleep
-
-
-# ---- inputs: what happened ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ListPage:
-    items: list[Any]
-    resource_version: str
-    continue_token: str | None = None
-
-
-@dataclass(frozen=True)
-class ListFailed:
-    error: BaseException
-
-
-@dataclass(frozen=True)
-class StoreReplaced:
-    pass
-
-
-@dataclass(frozen=True)
-class WatchOpened:
-    """The watch answered 200: from now on the connection counts as healthy."""
-
-
-@dataclass(frozen=True)
-class WatchProgress:
-    """Events or a bookmark were applied; ``resource_version`` is the newest seen."""
-
-    resource_version: str
-
-
-@dataclass(frozen=True)
-class WatchEnded:
-    """The server closed the watch cleanly (timeoutSeconds elapsed, or its own limit)."""
-
-
-@dataclass(frozen=True)
-class WatchFailed:
-    error: BaseException
-
-
-@dataclass(frozen=True)
-class Slept:
-    pass
-
-
-Input = ListPage | ListFailed | StoreReplaced | WatchOpened | WatchProgress | WatchEnded | WatchFailed | Slept
 
 
 # ---- states ------------------------------------------------------------------------------
@@ -144,8 +89,19 @@ class Listing:
 
 
 @dataclass
+class StreamingList:
+    """A streaming list at ``rv`` ("" = consistent snapshot, else NotOlderThan ``rv``) is
+    open and has not reached its initial-events-end bookmark yet."""
+
+    rv: str
+
+
+@dataclass
 class Replacing:
     resource_version: str
+    # True when the replace came from a streaming list: its connection carries on as the
+    # watch, so after StoreReplaced the driver keeps streaming instead of opening a watch.
+    resume_stream: bool = False
 
 
 @dataclass
@@ -155,10 +111,10 @@ class Watching:
 
 @dataclass
 class BackingOff:
-    then: Listing | Watching
+    then: Listing | StreamingList | Watching
 
 
-State = Listing | Replacing | Watching | BackingOff
+State = Listing | StreamingList | Replacing | Watching | BackingOff
 
 
 @dataclass(frozen=True)
@@ -166,56 +122,12 @@ class ReflectorOptions:
     label_selector: str | None = None
     field_selector: str | None = None
     page_size: int = 500
-    min_watch_timeout: int = 300  # seconds; each watch asks for a random 1x-2x of this
+    min_watch_timeout: int = 300  # seconds; each watch asks for a random 1x-2x of this; 0: server's choice
     initial_backoff: float = 0.8
     max_backoff: float = 30.0
     backoff_reset_after: float = 120.0
     jitter: float = 1.0  # client-go's reflector uses jitter 1.0: delay * (1 + rand)
-
-
-class Backoff:
-    """800 ms doubling to 30 s; ``healthy(now)`` marks the start of a good period, and a
-    failure after ``reset_after`` seconds of health starts again from the initial delay."""
-
-    def __init__(self, opts: ReflectorOptions, rng: random.Random) -> None:
-        self._opts = opts
-        self._rng = rng
-        self._next = opts.initial_backoff
-        self._healthy_since: float | None = None
-
-    def healthy(self, now: float) -> None:
-        if self._healthy_since is None:
-            self._healthy_since = now
-
-    def delay(self, now: float, floor: float | None = None) -> float:
-        if self._healthy_since is not None and now - self._healthy_since >= self._opts.backoff_reset_after:
-            self._next = self._opts.initial_backoff
-        self._healthy_since = None
-        base = self._next
-        self._next = min(self._next * 2, self._opts.max_backoff)
-        d = base * (1.0 + self._opts.jitter * self._rng.random())
-        return max(d, floor) if floor is not None else d
-
-
-def _is_expired(err: BaseException) -> bool:
-    return isinstance(err, errors.Gone)
-
-
-def _is_too_large_rv(err: BaseException) -> bool:
-    # kube-apiserver answers a LIST at an RV newer than its cache with 504 Timeout and a cause
-    # of reason ResourceVersionTooLarge ("Too large resource version").
-    if not isinstance(err, errors.ApiError):
-        return False
-    if "too large resource version" in err.message.lower():
-        return True
-    causes = err.details.get("causes") or []
-    return any(isinstance(c, dict) and c.get("reason") == "ResourceVersionTooLarge" for c in causes)
-
-
-def _retry_watch_after_backoff(err: BaseException) -> bool:
-    if isinstance(err, (errors.TooManyRequests, errors.ConnectError, errors.ReadTimeout)):
-        return True
-    return isinstance(err, errors.ApiError) and (err.code >= 500 or isinstance(err, errors.ServerTimeout))
+    watch_list: bool = True  # try the streaming list first (falls back by itself)
 
 
 class Reflector:
@@ -243,10 +155,16 @@ class Reflector:
         # Set by a relist after 410 and cleared by watch progress: a second 410 with nothing
         # in between means the relist handed us a stale RV.
         self._relisted_after_gone: bool = False
+        # None until a streaming list answers: True once one reached its initial-events-end
+        # bookmark, False once the server refused one (then LIST + WATCH for good).
+        self.watch_list_supported: bool | None = None
 
     # -- public ---------------------------------------------------------------------------
 
     def start(self) -> Action:
+        if self._streaming():
+            # client-go's watch-list starts at RV "": a consistent snapshot, NotOlderThan.
+            return self._watch_list(StreamingList(rv=""))
         self.state = Listing(rv="0")
         return self._list_request(self.state)
 
@@ -256,11 +174,16 @@ class Reflector:
         s = self.state
         if isinstance(s, Listing):
             return self._on_listing(s, event, now)
+        if isinstance(s, StreamingList):
+            return self._on_streaming(s, event, now)
         if isinstance(s, Replacing):
             self._expect(event, StoreReplaced)
             self.lists += 1
             self.last_synced_rv = s.resource_version
             self.rv_unavailable = False
+            if s.resume_stream:
+                self.state = Watching(s.resource_version)
+                return None
             return self._watch(s.resource_version)
         if isinstance(s, Watching):
             return self._on_watching(s, event, now)
@@ -269,6 +192,8 @@ class Reflector:
         self.state = nxt
         if isinstance(nxt, Listing):
             return self._list_request(nxt)
+        if isinstance(nxt, StreamingList):
+            return self._watch_list(nxt)
         return self._watch(nxt.rv)
 
     # -- transitions ----------------------------------------------------------------------
@@ -286,16 +211,47 @@ class Reflector:
             return ReplaceStore(items, event.resource_version)
         ev = self._expect(event, ListFailed)
         err = ev.error
-        if _is_expired(err) and s.continue_token is not None:
+        if is_expired(err) and s.continue_token is not None:
             # The continue token expired mid-list: start over with one unpaginated LIST.
             return self._list_request(self._set(Listing(rv=s.rv, paginate=False)))
-        if (_is_expired(err) or _is_too_large_rv(err)) and s.rv not in ("", "0"):
+        if (is_expired(err) or is_too_large_rv(err)) and s.rv not in ("", "0"):
             # Our last RV is compacted away (or ahead of this server): consistent read.
             self.rv_unavailable = True
             return self._list_request(self._set(Listing(rv="")))
-        delay = self.backoff.delay(now, _retry_after(err))
+        delay = self.backoff.delay(now, retry_after(err))
         self.state = BackingOff(Listing(rv=s.rv, paginate=s.paginate))
         return Sleep(delay, f"list failed: {err!r}")
+
+    def _on_streaming(self, s: StreamingList, event: Input, now: float) -> Action | None:
+        if isinstance(event, WatchOpened):
+            self.backoff.healthy(now)
+            return None
+        if isinstance(event, WatchProgress):
+            return None  # nothing is applied before the initial-events-end bookmark
+        if isinstance(event, InitialEventsEnd):
+            self.watch_list_supported = True
+            self.state = Replacing(event.resource_version, resume_stream=True)
+            return ReplaceStore(event.items, event.resource_version)
+        if isinstance(event, WatchEnded):
+            # A server that ends the stream before the bookmark does not stream lists.
+            return self._fall_back_to_list()
+        err = self._expect(event, WatchFailed).error
+        if (is_expired(err) or is_too_large_rv(err)) and s.rv != "":
+            self.rv_unavailable = True
+            return self._watch_list(StreamingList(rv=""))
+        if is_watch_list_refusal(err):
+            return self._fall_back_to_list()
+        # Transport trouble, 429, 5xx, a damaged stream: the partial initial set is dropped
+        # (the driver never applied it); back off and stream again from the same RV.
+        delay = self.backoff.delay(now, retry_after(err))
+        self.state = BackingOff(StreamingList(rv=s.rv))
+        return Sleep(delay, f"streaming list failed: {err!r}")
+
+    def _fall_back_to_list(self) -> ListRequest | WatchListRequest:
+        self.watch_list_supported = False
+        if self.lists == 0:
+            return self._list_request(self._set(Listing(rv="0")))
+        return self._relist()
 
     def _on_watching(self, s: Watching, event: Input, now: float) -> Action | None:
         if isinstance(event, WatchOpened):
@@ -311,7 +267,7 @@ class Reflector:
             return self._watch(s.rv)
         ev = self._expect(event, WatchFailed)
         err = ev.error
-        if _is_expired(err):
+        if is_expired(err):
             if self._relisted_after_gone:
                 # The relist at our RV answered with an RV the watch cache no longer has
                 # (seen after a kube-apiserver restart: etcd still serves it, the fresh watch
@@ -325,17 +281,19 @@ class Reflector:
         if isinstance(err, (errors.DecodeError, errors.StreamTruncated)):
             # Everything before the damage was applied and advanced s.rv; resume from there.
             return self._watch(s.rv)
-        if _retry_watch_after_backoff(err):
-            delay = self.backoff.delay(now, _retry_after(err))
+        if retry_watch_after_backoff(err):
+            delay = self.backoff.delay(now, retry_after(err))
             self.state = BackingOff(Watching(s.rv))
             return Sleep(delay, f"watch failed: {err!r}")
         # Anything else (401, 403, 404, unexpected bugs): back off, then relist, as client-go
         # restarts ListAndWatch for errors it does not classify.
-        delay = self.backoff.delay(now, _retry_after(err))
+        delay = self.backoff.delay(now, retry_after(err))
         self.state = BackingOff(self._relist_state())
         return Sleep(delay, f"watch failed: {err!r}")
 
-    def _relist_state(self) -> Listing:
+    def _relist_state(self) -> Listing | StreamingList:
+        if self._streaming():
+            return StreamingList(rv="" if self.rv_unavailable else self.last_synced_rv)
         if self.rv_unavailable or not self.last_synced_rv:
             return Listing(rv="")
         # Like client-go: a LIST at a known RV with limit has Exact semantics and is read
@@ -344,8 +302,14 @@ class Reflector:
         # for NotOlderThan explicitly so a page can never pin us to a stale RV.
         return Listing(rv=self.last_synced_rv, paginate=self.paginated_result)
 
-    def _relist(self) -> ListRequest:
-        return self._list_request(self._set(self._relist_state()))
+    def _relist(self) -> ListRequest | WatchListRequest:
+        nxt = self._relist_state()
+        if isinstance(nxt, StreamingList):
+            return self._watch_list(nxt)
+        return self._list_request(self._set(nxt))
+
+    def _streaming(self) -> bool:
+        return self.options.watch_list and self.watch_list_supported is not False
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -355,14 +319,22 @@ class Reflector:
 
     def _watch(self, rv: str) -> WatchRequest:
         self.state = Watching(rv)
+        return WatchRequest(self._watch_params(rv))
+
+    def _watch_list(self, s: StreamingList) -> WatchListRequest:
+        self.state = s
+        params = self._watch_params(s.rv)
+        params["sendInitialEvents"] = "true"
+        params["resourceVersionMatch"] = "NotOlderThan"
+        return WatchListRequest(params)
+
+    def _watch_params(self, rv: str) -> dict[str, str]:
         o = self.options
-        params = {
-            "watch": "true",
-            "resourceVersion": rv,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": str(int(o.min_watch_timeout * (1.0 + self._rng.random()))),
-        }
-        return WatchRequest(self._selectors(params))
+        params = {"watch": "true", "resourceVersion": rv, "allowWatchBookmarks": "true"}
+        if o.min_watch_timeout > 0:
+            params["timeoutSeconds"] = str(int(o.min_watch_timeout * (1.0 + self._rng.random())))
+        # else the server picks (kube-apiserver: --min-request-timeout, times 1 to 2)
+        return self._selectors(params)
 
     def _list_request(self, s: Listing) -> ListRequest:
         params: dict[str, str] = {}
@@ -388,8 +360,3 @@ class Reflector:
         if not isinstance(event, cls):
             raise RuntimeError(f"reflector in {self.state!r} cannot take {event!r}")
         return event
-
-
-def _retry_after(err: BaseException) -> float | None:
-    ra = getattr(err, "retry_after", None)
-    return float(ra) if ra is not None else None

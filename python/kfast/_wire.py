@@ -22,9 +22,16 @@ import msgspec
 from kfast import _native, errors
 from kfast._auth import RefreshingAuth, authorize
 from kfast._config import Config
+from kfast._metrics import Counters
 from kfast._transport import map_transport_error
 
-__all__ = ["Wire", "WatchStream", "ListResult", "resource_path", "READ_SIZE"]
+__all__ = ["Wire", "WatchStream", "ListResult", "resource_path", "READ_SIZE", "METADATA_LIST_ACCEPT",
+           "METADATA_WATCH_ACCEPT"]
+
+# Metadata-only (PartialObjectMetadata) answers, with plain JSON as the fallback a server
+# without the transformation would use (protocol.md, Discovery).
+METADATA_LIST_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+METADATA_WATCH_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 
 _T = TypeVar("_T")
 
@@ -100,9 +107,9 @@ class Wire:
     def close(self) -> None:
         self.client.close()
 
-    def build_request(self, path: str, params: dict[str, str]) -> httpx.Request:
+    def build_request(self, path: str, params: dict[str, str], accept: str = "application/json") -> httpx.Request:
         req = self.client.build_request("GET", path, params=params)
-        req.headers["Accept"] = "application/json"
+        req.headers["Accept"] = accept
         if self.config.tls_server_name:
             req.extensions["sni_hostname"] = self.config.tls_server_name
         return authorize(self._auth, req)
@@ -118,10 +125,10 @@ class Wire:
         if limiter is not None:
             limiter.wait()
 
-    def list_page(self, path: str, params: dict[str, str]) -> ListResult:
+    def list_page(self, path: str, params: dict[str, str], accept: str = "application/json") -> ListResult:
         self._throttle()
         try:
-            resp = self.client.send(self.build_request(path, params), auth=self._auth)
+            resp = self.client.send(self.build_request(path, params, accept), auth=self._auth)
         except httpx.HTTPError as e:
             raise _map_httpx(e) from e
         if resp.status_code >= 300:
@@ -133,10 +140,11 @@ class Wire:
         items = [_native.StoredObject(raw) for raw in body.items or ()]
         return ListResult(items, body.metadata.resourceVersion, body.metadata.continue_ or None)
 
-    def watch(self, path: str, params: dict[str, str]) -> WatchStream:
+    def watch(self, path: str, params: dict[str, str], accept: str = "application/json") -> WatchStream:
         timeout = float(params.get("timeoutSeconds") or 0) or 1800.0
         self._throttle()
-        return WatchStream(self, self.build_request(path, params), read_timeout=timeout + _WATCH_READ_MARGIN)
+        return WatchStream(self, self.build_request(path, params, accept),
+                           read_timeout=timeout + _WATCH_READ_MARGIN)
 
 
 class WatchStream:
@@ -175,17 +183,22 @@ class WatchStream:
         fifo: _native.DeltaFIFO,
         on_opened: Callable[[], None],
         on_progress: Callable[[str], None],
+        counters: Counters | None = None,
     ) -> None:
         """Stream until the watch ends. Returns on a normal end or close(); raises typed errors."""
+        c = counters or Counters()
         opened = False
         for decoder, res in self._feeds(lambda d, chunk: d.feed_fifo(chunk, fifo)):
             code = decoder.status_code
             if not opened and code is not None and 200 <= code < 300:
                 opened = True
                 on_opened()
+            c.events += res.events
+            c.bookmarks += res.bookmarks
             if res.last_resource_version:
                 on_progress(res.last_resource_version)
             if res.error_status is not None:
+                c.error_events += 1
                 raise errors.api_error_from_status(res.error_status)
 
     def events(self) -> Iterator[_native.WatchEvent]:
@@ -195,6 +208,11 @@ class WatchStream:
                 if ev.type == "ERROR":
                     raise errors.api_error_from_status(ev.status)
                 yield ev
+
+    def feeds(self, feed: Callable[[_native.WatchDecoder, Any], _T]) -> Iterator[tuple[_native.WatchDecoder, _T]]:
+        """Run ``feed(decoder, chunk)`` on each chunk read; yields (decoder, its result).
+        Decoder errors surface here as typed errors (see :mod:`kfast._feed`)."""
+        return self._feeds(feed)
 
     def _feeds(self, feed: Callable[[_native.WatchDecoder, Any], _T]) -> Iterator[tuple[_native.WatchDecoder, _T]]:
         # feed() runs inside these generators so decoder errors pass through their handlers.

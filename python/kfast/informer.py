@@ -9,8 +9,9 @@ notifications to Python handlers in one Python loop.
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import inspect
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,7 +20,10 @@ from typing import Any
 from kfast import _native
 from kfast._config import Config
 from kfast._driver import ReflectorRunner
+from kfast._aio import EventStream, coroutine_handler, wait_until
+from kfast._feed import Transform
 from kfast._lister import Lister
+from kfast._metrics import Counters, InformerMetrics
 from kfast._reflector import Reflector, ReflectorOptions
 from kfast._view import ObjectView
 from kfast._wire import Wire, resource_path
@@ -37,10 +41,12 @@ _ADD, _UPDATE, _DELETE = 0, 1, 2
 class EventHandlerRegistration:
     """What :meth:`SharedIndexInformer.add_event_handler` returns; ``remove()`` detaches it."""
 
-    __slots__ = ("on_add", "on_update", "on_delete", "_informer", "_replayed", "_add_flag", "removed")
+    __slots__ = ("on_add", "on_update", "on_delete", "_informer", "_replayed", "_add_flag", "removed",
+                 "resync_period", "_next_resync")
 
     def __init__(self, informer: SharedIndexInformer, on_add: Handler | None,
-                 on_update: Handler | None, on_delete: Handler | None) -> None:
+                 on_update: Handler | None, on_delete: Handler | None,
+                 resync_period: float = 0.0) -> None:
         self.on_add = on_add
         self._add_flag = on_add is not None and _takes_two(on_add)
         self.on_update = on_update
@@ -48,12 +54,18 @@ class EventHandlerRegistration:
         self._informer = informer
         self._replayed = False  # a handler added late first gets the cache as adds
         self.removed = False
+        # Seconds between resyncs for this handler (0: never). Resync notifications are
+        # on_update(obj, obj) with an unchanged resourceVersion, sent only to handlers due.
+        self.resync_period = float(resync_period)
+        self._next_resync = time.monotonic() + self.resync_period
 
     def remove(self) -> None:
         self._informer._remove_handler(self)
 
     def has_synced(self) -> bool:
-        return self._replayed and self._informer.has_synced()
+        """True once this handler has been told about every object of the initial list
+        (by the informer's notifications, or by its replay when added after start)."""
+        return self._replayed and self._informer._delivered_initial
 
 
 class SharedIndexInformer:
@@ -64,6 +76,11 @@ class SharedIndexInformer:
     (``DeletedFinalStateUnknown``) when the delete was inferred by a relist. A handler that
     raises is logged and the informer carries on. Handlers run on the processor thread.
     ``on_add`` may also take just one argument.
+
+    Options beyond the resource: ``watch_list`` (streaming list first, default on),
+    ``metadata_only`` (cache PartialObjectMetadata), ``transform`` (a Python function
+    applied to every object before it is cached; the slow path: the watch is then decoded
+    in Python, see :mod:`kfast.transforms`), ``min_watch_timeout`` (0 lets the server pick).
     """
 
     def __init__(
@@ -79,6 +96,10 @@ class SharedIndexInformer:
         indexers: Mapping[str, Any] | None = None,
         resync_period: float = 0,
         page_size: int = 500,
+        watch_list: bool = True,
+        min_watch_timeout: int = 300,
+        metadata_only: bool = False,
+        transform: Transform | None = None,
         wire: Wire | None = None,
     ) -> None:
         self.config = config
@@ -87,13 +108,20 @@ class SharedIndexInformer:
         idx = dict(indexers or {})
         idx.setdefault(NAMESPACE_INDEX, _native.IndexFunc.namespace())
         self._indexer = _native.Indexer(idx)
+        self._index_names: frozenset[str] = frozenset(idx)
+        self._index_lock = threading.Lock()
         self._fifo = _native.DeltaFIFO(known_objects=self._indexer)
         self._wire = wire or Wire(config)
         self._owns_wire = wire is None
         self._reflector = Reflector(ReflectorOptions(label_selector=label_selector,
                                                      field_selector=field_selector,
-                                                     page_size=page_size))
-        self._runner = ReflectorRunner(self._wire, self.path, self._fifo, self._reflector)
+                                                     page_size=page_size,
+                                                     watch_list=watch_list,
+                                                     min_watch_timeout=min_watch_timeout))
+        self._counters = Counters()
+        self._runner = ReflectorRunner(self._wire, self.path, self._fifo, self._reflector,
+                                       counters=self._counters, metadata_only=metadata_only,
+                                       transform=transform)
         self._lister = Lister(self._indexer, namespace)
         self.resync_period = float(resync_period)
         self._handlers: list[EventHandlerRegistration] = []
@@ -102,12 +130,33 @@ class SharedIndexInformer:
         self._stop = threading.Event()
         self._started = False
         self.dispatched = 0  # notifications handed to handlers, for tests and metrics
+        # Set by the processor once every notification of the initial list was dispatched.
+        self._delivered_initial = False
+        # Handlers whose resync was due at the last fifo.resync(): they get the Sync
+        # notifications (client-go's syncingListeners).
+        self._syncing: frozenset[EventHandlerRegistration] = frozenset()
+        self._on_stop: list[Callable[[], None]] = []  # run once the processor has drained
 
     # -- public API -------------------------------------------------------------------------
 
     @property
     def indexer(self) -> _native.Indexer:
         return self._indexer
+
+    @property
+    def index_names(self) -> frozenset[str]:
+        return self._index_names
+
+    def add_indexers(self, indexers: Mapping[str, Any]) -> None:
+        """Add indices, also after start (existing objects are indexed). ValueError on a
+        name clash."""
+        with self._index_lock:
+            self._indexer.add_indexers(dict(indexers))
+            self._index_names = self._index_names | frozenset(indexers)
+
+    @property
+    def started(self) -> bool:
+        return self._started
 
     @property
     def fifo(self) -> _native.DeltaFIFO:
@@ -126,8 +175,15 @@ class SharedIndexInformer:
         return self._runner
 
     def add_event_handler(self, on_add: Handler | None = None, on_update: Handler | None = None,
-                          on_delete: Handler | None = None) -> EventHandlerRegistration:
-        reg = EventHandlerRegistration(self, on_add, on_update, on_delete)
+                          on_delete: Handler | None = None, *, resync_period: float | None = None,
+                          loop: asyncio.AbstractEventLoop | None = None) -> EventHandlerRegistration:
+        """Register handlers; ``resync_period`` defaults to the informer's. Coroutine
+        functions run on ``loop`` (default: the running loop), one at a time and in order,
+        and never block the informer."""
+        on_add, on_update, on_delete = (coroutine_handler(f, loop, self.path)
+                                        for f in (on_add, on_update, on_delete))
+        period = self.resync_period if resync_period is None else resync_period
+        reg = EventHandlerRegistration(self, on_add, on_update, on_delete, period)
         with self._handlers_lock:
             # Before start there is nothing to replay; after, the processor replays the cache.
             reg._replayed = not self._started
@@ -154,6 +210,35 @@ class SharedIndexInformer:
     def has_synced(self) -> bool:
         return self._fifo.has_synced()
 
+    def metrics(self) -> InformerMetrics:
+        """A snapshot of this informer's counters (see :class:`InformerMetrics`)."""
+        c, r = self._counters, self._reflector
+        return InformerMetrics(
+            events=c.events, initial_events=c.initial_events, bookmarks=c.bookmarks,
+            error_events=c.error_events, notifications=dict(c.notifications),
+            lists=r.lists, relists=max(0, r.lists - 1), list_requests=c.list_requests,
+            watch_restarts=max(0, c.watches_opened - 1), decode_errors=c.decode_errors,
+            watch_failures=c.watch_failures, list_failures=c.list_failures,
+            fifo_depth=len(self._fifo), cached_objects=len(self._indexer),
+            last_sync_rv=r.last_synced_rv, streaming_list=r.watch_list_supported,
+            has_synced=self.has_synced())
+
+    async def wait_for_sync_async(self, timeout: float | None = None) -> bool:
+        """:meth:`wait_for_sync` for asyncio: polls without blocking the event loop."""
+        return await wait_until(self.has_synced, self._stop.is_set, timeout)
+
+    def stream(self, maxsize: int = 0) -> EventStream:
+        """An ``async for`` stream of :class:`kfast.InformerEvent` on the running loop, starting
+        with the cache replayed as adds; it ends when the informer stops or the stream is
+        closed (``async with informer.stream() as events:`` closes it)."""
+        return EventStream(self, maxsize)
+
+    async def __aenter__(self) -> SharedIndexInformer:
+        return self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.to_thread(self.stop)
+
     def wait_for_sync(self, timeout: float | None = None) -> bool:
         end = None if timeout is None else time.monotonic() + timeout
         delay = 0.001
@@ -167,12 +252,21 @@ class SharedIndexInformer:
         return True
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop watching, let the processor deliver everything already in the FIFO (each
+        notification exactly once), then join both threads."""
         self._stop.set()
         self._runner.stop()
+        reflector, processor = (self._threads + [None, None])[:2]
+        me = threading.current_thread()
+        # Nothing may enter the FIFO after it is closed: wait for the reflector first.
+        if reflector is not None and reflector is not me:
+            reflector.join(timeout)
         self._fifo.close()
-        for t in self._threads:
-            if t is not threading.current_thread():
-                t.join(timeout)
+        if processor is not None and processor is not me:
+            processor.join(timeout)
+        callbacks, self._on_stop = self._on_stop, []
+        for cb in callbacks:
+            cb()
         if self._owns_wire:
             self._wire.close()
 
@@ -185,28 +279,42 @@ class SharedIndexInformer:
     # -- processor thread -------------------------------------------------------------------
 
     def _process_loop(self) -> None:
-        next_resync = time.monotonic() + self.resync_period if self.resync_period > 0 else None
-        while not self._stop.is_set():
+        # Runs until the FIFO is closed *and* drained (stop() closes it), so whatever the
+        # reflector queued is delivered before the thread ends.
+        while True:
             handlers = self._handlers
             if any(not h._replayed for h in handlers):
                 self._replay(handlers)
-            if next_resync is not None and time.monotonic() >= next_resync:
-                self._fifo.resync()
-                next_resync = time.monotonic() + self.resync_period
+            if not self._stop.is_set():
+                self._maybe_resync(handlers)
             try:
                 out = _native.process_batch(self._fifo, self._indexer, collect=bool(handlers))
             except Exception:  # noqa: BLE001 - the processor must survive anything
                 log.exception("informer %s: process_batch failed", self.path)
                 time.sleep(0.1)
                 continue
+            # The last initial item was popped by now if the FIFO says synced, so once this
+            # batch is dispatched every initial notification has been delivered.
+            synced = self._fifo.has_synced()
             if isinstance(out, int):
                 if out < 0:
                     return  # FIFO closed and drained
-                continue
-            if out:
+            elif out:
                 # A handler registered since the replay above gets its replay next round,
                 # which already contains this batch's result; do not deliver it twice.
                 self._dispatch(out, [h for h in self._handlers if h._replayed])
+            if synced:
+                self._delivered_initial = True
+
+    def _maybe_resync(self, handlers: list[EventHandlerRegistration]) -> None:
+        now = time.monotonic()
+        due = [h for h in handlers if h.resync_period > 0 and now >= h._next_resync]
+        if not due:
+            return
+        for h in due:
+            h._next_resync = now + h.resync_period
+        self._syncing = frozenset(due)
+        self._fifo.resync()
 
     def _replay(self, handlers: list[EventHandlerRegistration]) -> None:
         # Runs on the processor thread between batches, so the replay and later
@@ -218,22 +326,29 @@ class SharedIndexInformer:
             h._replayed = True
             if h.on_add is not None:
                 for o in objs:
-                    _call(h, self.path, ObjectView(o), False)
+                    _call(h, self.path, ObjectView(o), True)  # as client-go does
 
     def _dispatch(self, notes: list[Any], handlers: list[EventHandlerRegistration]) -> None:
         path = self.path
+        counts = self._counters.notifications
         for kind, obj, old, initial in notes:
             if kind == _ADD:
+                counts["add"] += 1
                 v = ObjectView(obj)
                 for h in handlers:
                     if h.on_add is not None:
                         _call(h, path, v, initial)
             elif kind == _UPDATE:
                 nv, ov = ObjectView(obj), ObjectView(old)
-                for h in handlers:
+                # An unchanged RV is a resync (a Sync delta, or a relist's Replaced of an
+                # object that did not change): only handlers due for a resync hear of it.
+                sync = old is not None and obj.resource_version == old.resource_version
+                counts["sync" if sync else "update"] += 1
+                for h in ([h for h in handlers if h in self._syncing] if sync else handlers):
                     if h.on_update is not None:
                         _call2(h.on_update, path, ov, nv)
             else:
+                counts["delete"] += 1
                 dv = obj if isinstance(obj, Tombstone) else ObjectView(obj)
                 for h in handlers:
                     if h.on_delete is not None:
