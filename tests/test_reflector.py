@@ -172,6 +172,34 @@ def test_decode_error_and_truncation_resume_at_once_from_last_rv(err: Exception)
     assert r.lists == 1
 
 
+@pytest.mark.parametrize("fail", [
+    WatchFailed(errors.DecodeError("unknown event type", 0)),
+    WatchFailed(errors.StreamTruncated("cut mid-chunk")),
+    WatchEnded(),
+])
+def test_watches_that_keep_breaking_without_progress_back_off(fail: Input) -> None:
+    # Regression: a persistently bad event (or a proxy cutting every watch) made the
+    # informer reconnect thousands of times a second.
+    r = make()
+    synced(r, "100")
+    r.step(WatchProgress("120"), 1)
+    w = r.step(fail, 2)
+    assert isinstance(w, WatchRequest) and w.params["resourceVersion"] == "120"
+    delays = []
+    for t in range(3, 8):
+        a = r.step(fail, t)
+        assert isinstance(a, Sleep), a
+        delays.append(a.seconds)
+        w = r.step(Slept(), t)
+        assert isinstance(w, WatchRequest) and w.params["resourceVersion"] == "120"
+    assert delays == sorted(delays) and delays[0] == pytest.approx(0.8) and delays[-1] > 0.8
+    # An event resets it: the next break is resumed at once again.
+    r.step(WatchProgress("121"), 9)
+    w = r.step(fail, 10)
+    assert isinstance(w, WatchRequest) and w.params["resourceVersion"] == "121"
+    assert r.lists == 1
+
+
 @pytest.mark.parametrize("err", [
     errors.TooManyRequests({"code": 429}),
     errors.ConnectError("connection refused"),

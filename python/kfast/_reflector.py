@@ -155,6 +155,11 @@ class Reflector:
         # Set by a relist after 410 and cleared by watch progress: a second 410 with nothing
         # in between means the relist handed us a stale RV.
         self._relisted_after_gone: bool = False
+        # Watches in a row that ended or broke without delivering anything. The first is
+        # resumed at once (a dropped connection, a server timeout); after that the driver
+        # backs off, so a stream that keeps breaking at the same bad event, or a proxy that
+        # cuts every watch, cannot turn into a reconnect storm.
+        self._fruitless_watches: int = 0
         # None until a streaming list answers: True once one reached its initial-events-end
         # bookmark, False once the server refused one (then LIST + WATCH for good).
         self.watch_list_supported: bool | None = None
@@ -259,12 +264,13 @@ class Reflector:
             return None
         if isinstance(event, WatchProgress):
             self._relisted_after_gone = False
+            self._fruitless_watches = 0
             if event.resource_version:
                 s.rv = event.resource_version
                 self.last_synced_rv = event.resource_version
             return None
         if isinstance(event, WatchEnded):
-            return self._watch(s.rv)
+            return self._resume(s.rv, now, "watch ended without delivering anything")
         ev = self._expect(event, WatchFailed)
         err = ev.error
         if is_expired(err):
@@ -280,7 +286,7 @@ class Reflector:
             return self._relist()
         if isinstance(err, (errors.DecodeError, errors.StreamTruncated)):
             # Everything before the damage was applied and advanced s.rv; resume from there.
-            return self._watch(s.rv)
+            return self._resume(s.rv, now, f"watch broke again before any event: {err!r}")
         if retry_watch_after_backoff(err):
             delay = self.backoff.delay(now, retry_after(err))
             self.state = BackingOff(Watching(s.rv))
@@ -290,6 +296,14 @@ class Reflector:
         delay = self.backoff.delay(now, retry_after(err))
         self.state = BackingOff(self._relist_state())
         return Sleep(delay, f"watch failed: {err!r}")
+
+    def _resume(self, rv: str, now: float, why: str) -> WatchRequest | Sleep:
+        self._fruitless_watches += 1
+        if self._fruitless_watches == 1:
+            return self._watch(rv)
+        delay = self.backoff.delay(now)
+        self.state = BackingOff(Watching(rv))
+        return Sleep(delay, why)
 
     def _relist_state(self) -> Listing | StreamingList:
         if self._streaming():
