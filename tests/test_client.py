@@ -294,3 +294,22 @@ def test_replace_builds_fresh_credentials_with_namespace_shares_them() -> None:
     for other in (cfg.replace(token="two"), dataclasses.replace(cfg, token="two")):
         assert other.auth() is not auth
     assert cfg.replace(qps=None).rate_limiter is None and cfg.rate_limiter is not None
+
+
+def test_token_with_control_characters_is_refused_without_leaking() -> None:
+    import kfast
+
+    secret = "s3cr3t-VALUE-abc"
+    cfg = kfast.Config.for_url("http://127.0.0.1:9").replace(token=secret + "\r")
+    with pytest.raises(kfast.errors.AuthError) as ei:
+        kfast.Client(cfg).version()
+    text = str(ei.value) + repr(ei.value) + repr(ei.value.__cause__)
+    assert secret not in text
+    assert "bearer token" in str(ei.value)
+
+
+def test_transport_messages_are_scrubbed() -> None:
+    from kfast._transport import map_transport_error
+
+    err = map_transport_error(httpx.LocalProtocolError("Illegal header value b'Bearer s3cr3t-x\\r'"))
+    assert "s3cr3t" not in str(err) and "[REDACTED]" in str(err)

@@ -78,3 +78,26 @@ def test_native_decode_error_is_kfast_class() -> None:
         StoredObject(b'{"metadata": ')
     assert ei.value.offset >= 0
     assert "invalid object JSON" in str(ei.value)
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        {"code": "abc", "reason": "NotFound"},
+        {"code": 404, "details": "not a mapping"},
+        {"code": 429, "details": {"retryAfterSeconds": "soon"}},
+        {"code": None},
+        {"code": True},
+    ],
+)
+def test_malformed_status_still_gives_a_typed_error(status: dict[str, object]) -> None:
+    # A broken Status body (from a proxy, say) must not turn into a ValueError.
+    err = errors.api_error_from_status(status, code=404)
+    assert isinstance(err, errors.ApiError)
+    assert err.code in (404, 429)
+    assert isinstance(err.details, dict)
+
+
+def test_non_mapping_status() -> None:
+    err = errors.api_error_from_status("garbage", code=500)  # type: ignore[arg-type]
+    assert isinstance(err, errors.InternalError) and err.code == 500

@@ -197,3 +197,12 @@ def test_in_cluster_token_rotation(tmp_path: Path, pki: Pki, monkeypatch: pytest
     assert bearer() == "Bearer gen-1"  # re-read about once a minute, not per request
     monkeypatch.setattr(auth_mod, "TOKEN_FILE_REFRESH_SECONDS", 0.0)
     assert bearer() == "Bearer gen-2"
+
+
+def test_non_utf8_kubeconfig_is_a_config_error(tmp_path: Path) -> None:
+    import kfast
+
+    p = tmp_path / "config"
+    p.write_bytes(b"apiVersion: v1\nclusters: \xff\xfe\n")
+    with pytest.raises(kfast.errors.ConfigError, match="invalid UTF-8"):
+        kfast.load_config(str(p))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import threading
 import time
 from collections.abc import AsyncGenerator, Generator
@@ -23,7 +24,7 @@ import httpx
 
 from kfast._exec import ExecProvider
 from kfast._oidc import OIDCProvider
-from kfast.errors import ConfigError
+from kfast.errors import AuthError, ConfigError
 
 __all__ = ["RefreshingAuth", "BearerAuth", "BasicAuth", "ExecAuth", "OIDCAuth", "Refresh", "authorize"]
 
@@ -101,6 +102,22 @@ class RefreshingAuth(httpx.Auth):
                 reply = yield step
 
 
+# What RFC 9110 allows in a field value: visible ASCII and Latin-1, spaces and tabs inside.
+_HEADER_VALUE = re.compile(r"[\x21-\x7e\x80-\xff](?:[\x20-\x7e\x80-\xff\t]*[\x21-\x7e\x80-\xff])?")
+
+
+def set_authorization(request: httpx.Request, value: str, source: str) -> None:
+    """Set ``Authorization``, refusing a credential the HTTP layer would reject. The HTTP
+    stack's own error quotes the whole header, which would put the secret in messages and
+    logs (a token pasted with a trailing CR, say); ours names only where it came from."""
+    if not _HEADER_VALUE.fullmatch(value):
+        raise AuthError(
+            f"the {source} contains characters not allowed in an HTTP header (control "
+            "characters, line breaks or non-Latin-1 text); it was not sent"
+        )
+    request.headers["Authorization"] = value
+
+
 class BearerAuth(RefreshingAuth):
     """``Authorization: Bearer`` from a static token or a token file re-read periodically.
 
@@ -145,7 +162,7 @@ class BearerAuth(RefreshingAuth):
 
     def apply(self, request: httpx.Request, credential: Any) -> None:
         if credential:
-            request.headers["Authorization"] = f"Bearer {credential}"
+            set_authorization(request, f"Bearer {credential}", "bearer token")
 
     def can_retry(self) -> bool:
         return self._file is not None
@@ -166,7 +183,7 @@ class BasicAuth(RefreshingAuth):
         return self._header
 
     def apply(self, request: httpx.Request, credential: Any) -> None:
-        request.headers["Authorization"] = credential
+        set_authorization(request, credential, "username/password")
 
     def can_retry(self) -> bool:
         return False
@@ -192,7 +209,7 @@ class ExecAuth(RefreshingAuth):
 
     def apply(self, request: httpx.Request, credential: Any) -> None:
         if credential.token:
-            request.headers["Authorization"] = f"Bearer {credential.token}"
+            set_authorization(request, f"Bearer {credential.token}", "exec plugin token")
 
 
 class OIDCAuth(RefreshingAuth):
@@ -209,7 +226,7 @@ class OIDCAuth(RefreshingAuth):
         return self.provider.get(force=force)
 
     def apply(self, request: httpx.Request, credential: Any) -> None:
-        request.headers["Authorization"] = f"Bearer {credential}"
+        set_authorization(request, f"Bearer {credential}", "OIDC id-token")
 
     def can_retry(self) -> bool:
         return self.provider.can_refresh

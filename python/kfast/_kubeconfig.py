@@ -173,6 +173,8 @@ def _read_yaml(path: Path) -> dict[str, Any] | None:
         return None  # missing files in $KUBECONFIG are skipped, like kubectl
     except OSError as e:
         raise ConfigError(f"{path}: cannot read kubeconfig ({e.strerror})") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a text file (invalid UTF-8 at byte {e.start})") from e
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -9,6 +9,7 @@ is closed with the transport, so responses still streaming from it are not cut.
 
 from __future__ import annotations
 
+import re
 import ssl
 import threading
 from typing import TYPE_CHECKING
@@ -108,7 +109,7 @@ def map_transport_error(e: BaseException) -> errors.KfastError:
     Messages name the failure, never the request's headers."""
     if isinstance(e, errors.KfastError):
         return e
-    msg = str(e) or type(e).__name__
+    msg = _scrub(str(e) or type(e).__name__)
     if isinstance(e, httpx.ProxyError):
         return errors.ProxyError(msg)
     if isinstance(e, httpx.ConnectTimeout):
@@ -130,6 +131,14 @@ def map_transport_error(e: BaseException) -> errors.KfastError:
     if isinstance(e, ssl.SSLError):
         return errors.TLSError(msg)
     return errors.TransportError(msg)
+
+
+# Credentials as they may appear in a lower layer's message (h11 quotes a rejected header).
+_SECRET = re.compile(r"(?i)(authorization\s*[:=]\s*)[^\r\n'\"]+|(bearer|basic)\s+[^\s'\"]+")
+
+
+def _scrub(msg: str) -> str:
+    return _SECRET.sub(lambda m: (m.group(1) or m.group(2) + " ") + "[REDACTED]", msg)
 
 
 def _is_tls(e: BaseException) -> bool:

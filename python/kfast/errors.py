@@ -164,10 +164,12 @@ class ApiError(KfastError):
     def __init__(self, status: Mapping[str, Any] | None = None, *, code: int | None = None) -> None:
         st = dict(status or {})
         self.status: dict[str, Any] = st
-        self.code: int = int(st.get("code") or code or 0)
+        self.code: int = _as_code(st.get("code")) or code or 0
         self.reason: str = str(st.get("reason") or "")
         self.message: str = str(st.get("message") or "")
-        self.details: dict[str, Any] = dict(st.get("details") or {})
+        details = st.get("details")
+        # A server (or proxy) may send a malformed Status; keep what can be read.
+        self.details: dict[str, Any] = dict(details) if isinstance(details, Mapping) else {}
         super().__init__(f"{self.code} {self.reason or type(self).__name__}: {self.message}".rstrip(": "))
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -255,7 +257,10 @@ class _RetryAfter(ApiError):
         super().__init__(status, code=code)
         if retry_after is None:
             ras = self.details.get("retryAfterSeconds")
-            retry_after = float(ras) if ras is not None else None
+            try:
+                retry_after = float(ras) if ras is not None else None
+            except (TypeError, ValueError):
+                retry_after = None
         self.retry_after: float | None = retry_after
 
 
@@ -294,12 +299,24 @@ _BY_CODE: dict[int, type[ApiError]] = {
 }
 
 
+def _as_code(v: Any) -> int:
+    """A Status ``code`` as an int; 0 when missing or not a number."""
+    if isinstance(v, bool):
+        return 0
+    if isinstance(v, int):
+        return v
+    try:
+        return int(str(v))
+    except ValueError:
+        return 0
+
+
 def api_error_from_status(
     status: Mapping[str, Any] | None, *, code: int | None = None, retry_after: float | None = None
 ) -> ApiError:
     """Build the most specific :class:`ApiError` for a Status dict (or an HTTP code alone)."""
-    st = dict(status or {})
-    c = int(st.get("code") or code or 0)
+    st = dict(status) if isinstance(status, Mapping) else {}
+    c = _as_code(st.get("code")) or code or 0
     reason = str(st.get("reason") or "")
     if reason == "AlreadyExists":
         cls: type[ApiError] = AlreadyExists
