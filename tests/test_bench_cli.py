@@ -61,3 +61,29 @@ def test_bench_cluster_mode_through_a_kubeconfig(
         # Only list and watch: the bench never writes to a real cluster.
         assert {r.verb for r in sim.requests} <= {"list", "watch"}
         del churn
+
+
+@pytest.mark.parametrize("argv", [
+    ["--objects", "0"], ["--churn", "-5"], ["--objects", "ten"], ["--updates", "2"],
+    ["--deletes", "nan"], ["--timeout", "0"], ["--duration", "-1"],
+    ["--updates", "0.6", "--deletes", "0.6"],
+])
+def test_bench_rejects_bad_arguments(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as ei:
+        main(["bench", *argv])
+    assert ei.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_bench_against_unreachable_cluster_says_why(tmp_path: pathlib.Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    kc = tmp_path / "config"
+    kc.write_text(
+        "apiVersion: v1\nclusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:9'}\n"
+        "users:\n- name: u\n  user: {token: t}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+        "current-context: x\n")
+    assert main(["bench", "--kubeconfig", str(kc), "--resource", "configmaps", "-q",
+                 "--timeout", "60"]) == 2
+    assert "ConnectError" in capsys.readouterr().err
+    assert main(["bench", "--kubeconfig", str(kc), "--context", "nope", "-q"]) == 2
+    assert "ConfigError" in capsys.readouterr().err

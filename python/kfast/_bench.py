@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 
+from kfast import errors
+
 __all__ = ["BenchOptions", "BenchResult", "run_bench", "format_result", "result_json",
            "Progress", "rss_bytes", "peak_rss_bytes", "settle_memory", "make_informer", "native_missing",
            "httpx_baseline", "wait_until_cache_matches"]
@@ -209,6 +211,14 @@ def _sync(inf: Any, total: int | None, opts: BenchOptions, label: str) -> float:
         now = time.perf_counter()
         if now > end:
             raise TimeoutError(f"informer did not sync within {opts.timeout:.0f} s")
+        if not inf.has_synced() and now - t0 > 5.0:
+            # Still not synced: if the informer keeps failing (404 for an unknown resource,
+            # 403, a refused connection), say why instead of spinning until --timeout.
+            err = getattr(getattr(inf, "runner", None), "last_error", None)
+            if isinstance(err, (errors.NotFound, errors.Forbidden, errors.Unauthorized,
+                                errors.TransportError, errors.ConfigError)):
+                inf.stop()
+                raise err
         n = len(inf.indexer)
         if inf.has_synced():
             if total is not None and n >= total:

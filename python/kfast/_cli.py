@@ -19,9 +19,42 @@ __all__ = ["main", "build_parser"]
 
 
 def _positive_int(text: str) -> int:
-    v = int(text.replace("_", "").replace(",", ""))
-    if v < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
+    try:
+        v = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return v
+
+
+def _share(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return v
+
+
+def _port(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port: {text!r}") from None
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError("must be between 0 and 65535")
     return v
 
 
@@ -38,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pods in the simulator (default 100,000)")
     b.add_argument("--churn", type=_positive_int, default=50_000,
                    help="watch events after the initial sync (default 50,000)")
-    b.add_argument("--updates", type=float, default=0.8, help="share of updates in the churn")
-    b.add_argument("--deletes", type=float, default=0.1,
+    b.add_argument("--updates", type=_share, default=0.8, help="share of updates in the churn")
+    b.add_argument("--deletes", type=_share, default=0.1,
                    help="share of deletes (the rest are creates)")
     b.add_argument("--handler", action="store_true",
                    help='add a Python handler reading obj["metadata"]["name"]')
@@ -51,19 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=1)
     b.add_argument("--json", action="store_true", help="print the result as JSON")
     b.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    b.add_argument("--timeout", type=float, default=300.0, help="give up after this many s")
+    b.add_argument("--timeout", type=_positive_float, default=300.0, help="give up after this many s")
     g = b.add_argument_group("real cluster (read-only: list and watch)")
     g.add_argument("--kubeconfig", help="kubeconfig file: benchmark this cluster")
     g.add_argument("--context", help="kubeconfig context")
     g.add_argument("--resource", default="pods", help="core/v1 resource (default pods)")
     g.add_argument("--namespace", help="only this namespace")
-    g.add_argument("--duration", type=float, default=10.0,
+    g.add_argument("--duration", type=_positive_float, default=10.0,
                    help="seconds to count watch events after the sync (default 10)")
 
     s = sub.add_parser("sim", help="serve the simulated API server until interrupted")
     s.add_argument("--pods", type=_positive_int, default=10_000)
     s.add_argument("--configmaps", type=_positive_int, default=1_000)
-    s.add_argument("--port", type=int, default=8001)
+    s.add_argument("--port", type=_port, default=8001)
     s.add_argument("--churn-rate", type=float, default=0.0,
                    help="updates per second to keep producing (0: none)")
     s.add_argument("--seed", type=int, default=1)
@@ -72,17 +105,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _bench(args: argparse.Namespace) -> int:
     from kfast._bench import BenchOptions, format_result, result_json, run_bench
+    from kfast.errors import KfastError
 
     indexes = tuple(i for i in args.indexes.split(",") if i and i != "none")
     unknown = set(indexes) - {"namespace", "node"}
     if unknown:
         build_parser().error(f"unknown index {sorted(unknown)}; use namespace, node or none")
+    if args.updates + args.deletes > 1.0:
+        build_parser().error("--updates + --deletes must not exceed 1 (the rest are creates)")
     opts = BenchOptions(indexes=indexes, objects=args.objects, churn=args.churn, updates=args.updates,
                         deletes=args.deletes, handler=args.handler, baseline=args.baseline,
                         seed=args.seed, progress=not args.quiet, kubeconfig=args.kubeconfig,
                         context=args.context, resource=args.resource,
                         namespace=args.namespace, duration=args.duration, timeout=args.timeout)
-    result = run_bench(opts)
+    try:
+        result = run_bench(opts)
+    except KfastError as e:
+        # A broken kubeconfig, an unreachable or refusing cluster: one clear line, no traceback.
+        print(f"kfast bench: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
     print(result_json(result) if args.json else format_result(result))
     return 0 if result.verified in (None, True) else 1
 
