@@ -138,6 +138,10 @@ class Wire:
         except msgspec.DecodeError as e:
             raise errors.DecodeError(f"LIST {path}: {e}") from e
         items = [_native.StoredObject(raw) for raw in body.items or ()]
+        for it in items:
+            if not it.name:
+                # A nameless item's cache key would collide with others (see the decoder).
+                raise errors.DecodeError(f"LIST item without metadata.name in {path}", -1)
         return ListResult(items, body.metadata.resourceVersion, body.metadata.continue_ or None)
 
     def watch(self, path: str, params: dict[str, str], accept: str = "application/json") -> WatchStream:

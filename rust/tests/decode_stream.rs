@@ -318,9 +318,21 @@ fn a_newline_is_never_whitespace_inside_an_event() {
         assert!(matches!(err, Some(Error::Decode { offset: 0, .. })), "{err:?}");
     }
     // Spaces and a CR before the newline are fine; so is leading whitespace.
-    let body = b"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}} \t\r\n  {\"type\":\"DELETED\",\"object\":{}}\n";
+    let body = b"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}} \t\r\n  {\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"b\"}}}\n";
     let (evs, err) = run(false, &[&body[..]]);
     assert_eq!((evs.len(), err), (2, None));
+}
+
+#[test]
+fn a_watch_object_without_a_name_is_a_decode_error() {
+    // Its cache key would be "ns/" and collide with every other nameless object.
+    let good = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"}}}\n";
+    for bad in ["{\"metadata\":{\"namespace\":\"n\"}}", "{\"metadata\":{\"name\":\"\"}}", "{}"] {
+        let body = format!("{good}{{\"type\":\"MODIFIED\",\"object\":{bad}}}\n");
+        let (evs, err) = run(false, &[body.as_bytes()]);
+        assert_eq!(evs.len(), 1, "{bad}");
+        assert!(matches!(&err, Some(Error::Decode { offset, message }) if *offset == good.len() as u64 && message.contains("metadata.name")), "{err:?}");
+    }
 }
 
 #[test]

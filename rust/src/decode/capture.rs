@@ -138,12 +138,13 @@ mod tests {
 
     const DOCS: &[&str] = &[
         r#"{"kind":"Pod","metadata":{"name":"a"},"spec":{"nodeName":"n1","ports":[1,2.5,"s",true,null,{"a":1}],"e":{},"f":[],"n":-1e3,"nested":{"a":{"b":{"c":"deep"}}}},"spec2":null,"status":{"phase":"Running"}}"#,
-        r#"{"spec":{"nodeName":"x"},"spec":{"nodeName":"y"}}"#,
-        r#"{"spec":{"nodeName":"x"},"spec":{"other":"y"}}"#,
-        r#"{"spec":{"nodeName":"x","nodeName":"z"},"spec":7}"#,
-        r#"{"sp\u0065c":{"node\u004eame":"esc"}}"#,
-        r#"{"spec":"str","code":5,"message":"m"}"#,
+        r#"{"spec":{"nodeName":"x"},"spec":{"nodeName":"y"},"metadata":{"name":"t"}}"#,
+        r#"{"spec":{"nodeName":"x"},"spec":{"other":"y"},"metadata":{"name":"t"}}"#,
+        r#"{"spec":{"nodeName":"x","nodeName":"z"},"spec":7,"metadata":{"name":"t"}}"#,
+        r#"{"sp\u0065c":{"node\u004eame":"esc"},"metadata":{"name":"t"}}"#,
+        r#"{"spec":"str","code":5,"message":"m","metadata":{"name":"t"}}"#,
     ];
+    // Every doc has a name: the decoder refuses nameless watch objects.
     const PATHS: &[&str] = &[
         "spec.nodeName", "spec.ports", "spec.e", "spec.f", "spec.n", "spec.nested.a.b.c", "spec.nested.a",
         "spec", "spec2", "spec2.x", "metadata.name", "kind", "code", "missing", "spec.nodeName.x", "status.phase",

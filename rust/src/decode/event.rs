@@ -171,6 +171,11 @@ fn decode_event(s: &mut Scanner<'_>, line: &[u8], fp: &FieldPaths) -> ScanResult
             }))
         }
         Type::Event(kind) => {
+            // Every stored object has a name; without one its cache key would collide with
+            // every other nameless object in the namespace, silently replacing them.
+            if meta.name.is_empty() {
+                return Err(ScanError { pos: span.0, msg: "watch event object has no metadata.name" });
+            }
             let resource_version: Box<str> = meta.resource_version.as_str().into();
             let mut object = Object::new(json.into(), meta);
             if let Some(mut sl) = slots {
