@@ -274,7 +274,7 @@ def _run_simulator(opts: BenchOptions) -> BenchResult:
         inf = make_informer(Config.for_url(sim.url), "pods", None,
                             count if opts.handler else None, opts.indexes)
         try:
-            res.sync_seconds = _sync(inf, stats.objects, opts, "initial sync (list)")
+            res.sync_seconds = _sync(inf, stats.objects, opts, "initial sync (streaming list, else paginated LIST)")
             res.sync_objects_per_second = stats.objects / res.sync_seconds
             settle_memory()
             res.rss_delta_after_sync_bytes = rss_bytes() - rss0
