@@ -46,11 +46,11 @@ impl BuiltinIndex {
                     vec![m.namespace.to_string()]
                 }
             }
-            BuiltinIndex::Label(k) => lookup(&m.labels, k),
+            BuiltinIndex::Label(k) => obj.label(k).map(|v| v.into_owned()).into_iter().collect(),
             BuiltinIndex::Annotation(k) => crate::decode::annotation_trusted(&obj.json, k).into_iter().collect(),
             BuiltinIndex::Field(path) => obj.field_values(path),
-            BuiltinIndex::OwnerUid => m.owner_refs.iter().map(|o| o.uid.to_string()).collect(),
-            BuiltinIndex::OwnerKind => m.owner_refs.iter().map(|o| format!("{}/{}", o.kind, o.name)).collect(),
+            BuiltinIndex::OwnerUid => obj.owner_refs().iter().map(|o| o.uid.to_string()).collect(),
+            BuiltinIndex::OwnerKind => obj.owner_refs().iter().map(|o| format!("{}/{}", o.kind, o.name)).collect(),
         }
     }
 
@@ -64,10 +64,6 @@ impl BuiltinIndex {
             BuiltinIndex::OwnerKind => "owner_kind()".into(),
         }
     }
-}
-
-fn lookup(pairs: &[(crate::object::Text, crate::object::Text)], key: &str) -> Vec<String> {
-    pairs.iter().filter(|(k, _)| &**k == key).map(|(_, v)| v.to_string()).collect()
 }
 
 impl IndexFn for BuiltinIndex {

@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 pub use crate::json_buf::JsonBuf;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// A metadata string. Most (apiVersion, kind, namespace, resourceVersion, label keys and
@@ -31,10 +32,141 @@ pub struct Meta {
     pub name: Text,
     pub uid: Text,
     pub resource_version: Text,
-    pub labels: Vec<(Text, Text)>,
-    // Annotations are not copied out: they are often large (last-applied-configuration
+    /// Labels and owner references, by position in the JSON (read them through
+    /// `Object::labels` and `Object::owner_refs`).
+    // Annotations are not kept at all: they are often large (last-applied-configuration
     // alone is ~1 KB) and only an annotation index reads them, from `Object::json`.
+    pub refs: MetaRefs,
+}
+
+/// `Meta` with every string resolved: what the serde reference `extract_meta` returns and
+/// what `Object::meta_values` gives, so the two can be compared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetaValues {
+    pub api_version: Text,
+    pub kind: Text,
+    pub namespace: Text,
+    pub name: Text,
+    pub uid: Text,
+    pub resource_version: Text,
+    /// Sorted by key, keys unique.
+    pub labels: Vec<(Text, Text)>,
     pub owner_refs: Vec<OwnerRef>,
+}
+
+/// A JSON string inside `Object::json`, by position: its raw bytes (between the quotes)
+/// are `json[start..start + len]`; `ESCAPED` is set in `len` when they hold escapes, which
+/// are then decoded on each read (rare: Kubernetes names and label values are plain).
+/// 8 bytes, where a `Text` is 24 and a longer string (an owner's uid) also a heap copy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JsonStr {
+    start: u32,
+    len: u32,
+}
+
+impl JsonStr {
+    const ESCAPED: u32 = 1 << 31;
+
+    /// Panics past 2 GiB: the apiserver's objects are a few MB at most (etcd's limit).
+    pub fn new(start: usize, raw_len: usize, escaped: bool) -> JsonStr {
+        let start = u32::try_from(start).expect("object JSON under 4 GiB");
+        let len = u32::try_from(raw_len).ok().filter(|l| l & Self::ESCAPED == 0).expect("string under 2 GiB");
+        JsonStr { start, len: if escaped { len | Self::ESCAPED } else { len } }
+    }
+
+    /// The decoded string, borrowed from `json` unless it holds escapes.
+    pub fn resolve(self, json: &[u8]) -> Cow<'_, str> {
+        let raw = &json[self.start as usize..][..(self.len & !Self::ESCAPED) as usize];
+        if self.len & Self::ESCAPED != 0 {
+            return Cow::Owned(crate::decode::scan::unescape(raw));
+        }
+        // The decoder validated the bytes; checking again costs little on these short strings
+        // and keeps a wrong span from becoming undefined behaviour.
+        Cow::Borrowed(std::str::from_utf8(raw).expect("span of a validated JSON string"))
+    }
+
+    fn shift_down(&mut self, base: u32) {
+        // An empty string reads as "" wherever it points (absent owner fields are empty
+        // spans at 0), and the non-span slots of `MetaRefs` have `len` 0 too.
+        if self.len != 0 {
+            self.start -= base;
+        }
+    }
+}
+
+/// Labels and owner references as `JsonStr`s, in one allocation (one per object instead of
+/// a label vector, an owner vector and heap copies of long owner names and uids):
+/// empty when there are neither, else `[counts, (key, value) per label, (apiVersion, kind,
+/// name, uid, controller) per owner]`, where `counts.start` is the number of labels and a
+/// `controller` slot's `start` is 0 or 1 (`len` 0: these two kinds of slot are not spans).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetaRefs(Box<[JsonStr]>);
+
+const OWNER_SLOTS: usize = 5;
+
+impl MetaRefs {
+    /// `labels` sorted by key with unique keys.
+    pub fn new(labels: &[(JsonStr, JsonStr)], owners: &[([JsonStr; 4], bool)]) -> MetaRefs {
+        if labels.is_empty() && owners.is_empty() {
+            return MetaRefs::default();
+        }
+        let mut v = Vec::with_capacity(1 + 2 * labels.len() + OWNER_SLOTS * owners.len());
+        v.push(JsonStr { start: labels.len() as u32, len: 0 });
+        for (k, val) in labels {
+            v.extend([*k, *val]);
+        }
+        for (strs, controller) in owners {
+            v.extend(strs);
+            v.push(JsonStr { start: *controller as u32, len: 0 });
+        }
+        MetaRefs(v.into_boxed_slice())
+    }
+
+    fn n_labels(&self) -> usize {
+        self.0.first().map_or(0, |c| c.start as usize)
+    }
+
+    pub fn labels(&self) -> impl Iterator<Item = (JsonStr, JsonStr)> + '_ {
+        let end = 1 + 2 * self.n_labels();
+        self.0.get(1..end).unwrap_or(&[]).chunks_exact(2).map(|p| (p[0], p[1]))
+    }
+
+    pub fn owners(&self) -> impl Iterator<Item = ([JsonStr; 4], bool)> + '_ {
+        let start = (1 + 2 * self.n_labels()).min(self.0.len());
+        self.0[start..].chunks_exact(OWNER_SLOTS).map(|o| ([o[0], o[1], o[2], o[3]], o[4].start != 0))
+    }
+
+    /// Make positions relative to `base` (the decoder scans an object inside its event line).
+    pub fn shift_down(&mut self, base: u32) {
+        for s in self.0.iter_mut() {
+            s.shift_down(base);
+        }
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.0.len() * std::mem::size_of::<JsonStr>()
+    }
+}
+
+impl Meta {
+    /// Every string resolved against the object's `json`.
+    pub fn values(&self, json: &[u8]) -> MetaValues {
+        let t = |s: JsonStr| -> Text { s.resolve(json).as_ref().into() };
+        MetaValues {
+            api_version: self.api_version.clone(),
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            uid: self.uid.clone(),
+            resource_version: self.resource_version.clone(),
+            labels: self.refs.labels().map(|(k, v)| (t(k), t(v))).collect(),
+            owner_refs: self
+                .refs
+                .owners()
+                .map(|([a, k, n, u], controller)| OwnerRef { api_version: t(a), kind: t(k), name: t(n), uid: t(u), controller })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -89,6 +221,24 @@ impl Object {
         }
         crate::decode::field_values(&self.json, path)
     }
+
+    /// Labels sorted by key (keys unique), borrowed from `json` unless escaped.
+    pub fn labels(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> + '_ {
+        self.meta.refs.labels().map(|(k, v)| (k.resolve(&self.json), v.resolve(&self.json)))
+    }
+
+    pub fn label(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.meta.refs.labels().find(|(k, _)| k.resolve(&self.json) == key).map(|(_, v)| v.resolve(&self.json))
+    }
+
+    pub fn owner_refs(&self) -> Vec<OwnerRef> {
+        self.meta.values(&self.json).owner_refs
+    }
+
+    /// The metadata with every string resolved.
+    pub fn meta_values(&self) -> MetaValues {
+        self.meta.values(&self.json)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -136,13 +286,13 @@ struct RawObject<'a> {
 }
 
 /// Reference metadata extraction with serde_json (validates the whole document).
-pub fn extract_meta(json: &[u8]) -> Result<Meta> {
+pub fn extract_meta(json: &[u8]) -> Result<MetaValues> {
     let raw: RawObject = serde_json::from_slice(json).map_err(|e| Error::Decode {
         offset: 0,
         message: format!("invalid object JSON: {e}"),
     })?;
     let m = raw.metadata.unwrap_or_default();
-    Ok(Meta {
+    Ok(MetaValues {
         api_version: raw.api_version.as_ref().into(),
         kind: raw.kind.as_ref().into(),
         namespace: m.namespace.as_ref().into(),
@@ -179,9 +329,11 @@ mod tests {
         .unwrap();
         assert_eq!(&*o.key, "ns/a");
         assert_eq!(&*o.meta.uid, "u1");
-        assert_eq!(o.meta.labels, vec![("app".into(), "x".into())]);
-        assert_eq!(&*o.meta.owner_refs[0].kind, "ReplicaSet");
-        assert!(o.meta.owner_refs[0].controller);
+        assert_eq!(o.labels().collect::<Vec<_>>(), vec![("app".into(), "x".into())]);
+        assert_eq!(o.label("app").as_deref(), Some("x"));
+        assert_eq!(&*o.owner_refs()[0].kind, "ReplicaSet");
+        assert!(o.owner_refs()[0].controller);
+        assert_eq!(o.meta_values(), extract_meta(&o.json).unwrap());
         assert_eq!(o.field_values("spec.nodeName"), vec!["n1".to_string()]);
         assert!(o.field_values("spec.missing").is_empty());
     }

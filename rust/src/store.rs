@@ -385,13 +385,10 @@ pub fn object_heap_bytes(o: &Object) -> usize {
         .into_iter()
         .map(text)
         .sum();
-    let labels = m.labels.capacity() * size_of::<(Text, Text)>()
-        + m.labels.iter().map(|(k, v)| text(k) + text(v)).sum::<usize>();
-    let owners = m.owner_refs.capacity() * size_of::<crate::object::OwnerRef>()
-        + m.owner_refs.iter().map(|r| text(&r.api_version) + text(&r.kind) + text(&r.name) + text(&r.uid)).sum::<usize>();
+    let refs = m.refs.heap_bytes();
     let fields = o.fields.as_ref().map_or(0, |f| size_of::<crate::decode::Captured>() + f.spans.len() * 8);
     // `Arc` header (two counts) + the object; json at glibc's granularity.
-    2 * size_of::<usize>() + size_of::<Object>() + o.json.heap_bytes() + 16 + o.key.len() + strs + labels + owners + fields
+    2 * size_of::<usize>() + size_of::<Object>() + o.json.heap_bytes() + 16 + o.key.len() + strs + refs + fields
 }
 
 #[cfg(test)]

@@ -123,6 +123,8 @@ fn decode_event(s: &mut Scanner<'_>, line: &[u8], fp: &FieldPaths) -> ScanResult
                 let (mut meta, mut spans) = (Meta::default(), StatusSpans::default());
                 let mut sl = if fp.is_empty() || ty == Some(Type::Error) { None } else { Some(fp.slots()) };
                 object_meta_and_status(s, &mut meta, &mut spans, sl.as_deref_mut().map(|sl| (fp, sl)))?;
+                // Found relative to the line; the object's JSON starts at `start`.
+                meta.refs.shift_down(start as u32);
                 slots = sl;
                 obj = Decoded::Parsed((start, s.pos()), meta, spans);
             } else {

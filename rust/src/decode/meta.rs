@@ -7,7 +7,8 @@
 use super::capture::{FieldPaths, Span};
 use super::scan::{ScanResult, Scanner};
 use crate::error::Status;
-use crate::object::{Meta, OwnerRef, Text};
+use crate::object::{JsonStr, Meta, MetaRefs};
+use std::borrow::Cow;
 
 /// Top-level fields of a Status, kept as spans because we only know the event is an ERROR
 /// once `type` has been read (and an ordinary object may carry fields with these names).
@@ -88,19 +89,29 @@ pub fn object_meta_and_status(
     })
 }
 
+/// Labels and owner references as found, assembled into `MetaRefs` once `metadata` ends.
+#[derive(Default)]
+struct Refs {
+    labels: Vec<(JsonStr, JsonStr)>,
+    owners: Vec<([JsonStr; 4], bool)>,
+}
+
 fn metadata(s: &mut Scanner<'_>, meta: &mut Meta) -> ScanResult<()> {
     let mut seen = 0u32;
+    let mut refs = Refs::default();
     s.object(|s, key| {
         // Keys are tested roughly in the order the apiserver writes them.
         let k = key.raw;
         if key.escaped {
-            return metadata_field(s, meta, &mut seen, crate::decode::scan::unescape(k).as_bytes());
+            return metadata_field(s, meta, &mut refs, &mut seen, crate::decode::scan::unescape(k).as_bytes());
         }
-        metadata_field(s, meta, &mut seen, k)
-    })
+        metadata_field(s, meta, &mut refs, &mut seen, k)
+    })?;
+    meta.refs = MetaRefs::new(&refs.labels, &refs.owners);
+    Ok(())
 }
 
-fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]) -> ScanResult<()> {
+fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, refs: &mut Refs, seen: &mut u32, k: &[u8]) -> ScanResult<()> {
     match k {
         b"name" => {
             dup(s, seen, 1)?;
@@ -120,7 +131,7 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]
         }
         b"labels" => {
             dup(s, seen, 16)?;
-            meta.labels = string_map(s)?;
+            refs.labels = string_map(s)?;
         }
         b"annotations" => {
             dup(s, seen, 32)?;
@@ -128,16 +139,12 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]
         }
         b"ownerReferences" => {
             dup(s, seen, 64)?;
-            meta.owner_refs.clear();
             if !s.null()? {
                 s.array(|s| {
                     let o = owner_ref(s)?;
-                    meta.owner_refs.push(o);
+                    refs.owners.push(o);
                     Ok(())
                 })?;
-                // A Vec's first push reserves 4 elements: 3 spare OwnerRefs (~300 B) in
-                // every cached pod with one owner.
-                meta.owner_refs.shrink_to_fit();
             }
         }
         _ => {
@@ -149,26 +156,27 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]
 
 /// `null` or an object of strings, as a `BTreeMap<String, String>` would see it: sorted by
 /// key, a repeated key keeps its last value.
-fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(Text, Text)>> {
-    let mut out: Vec<(Text, Text)> = Vec::new();
+fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(JsonStr, JsonStr)>> {
+    let mut out: Vec<(Cow<'_, str>, JsonStr, JsonStr)> = Vec::new();
     if s.null()? {
-        return Ok(out);
+        return Ok(Vec::new());
     }
     let mut sorted = true;
     s.object(|s, key| {
-        let v = s.str_value()?.to_text();
-        let k = key.to_text();
+        let v = s.str_value()?;
+        let v = s.json_str(v);
+        let k = (key.to_cow(), s.json_str(key));
         if let Some(last) = out.last() {
-            sorted &= last.0 < k;
+            sorted &= last.0 < k.0;
         }
-        out.push((k, v));
+        out.push((k.0, k.1, v));
         Ok(())
     })?;
     // The apiserver writes maps sorted (Go's encoding/json), so this is rarely needed.
     if !sorted {
         // Stable sort keeps equal keys in input order; keep the last of each run.
         out.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut dedup: Vec<(Text, Text)> = Vec::with_capacity(out.len());
+        let mut dedup: Vec<(Cow<'_, str>, JsonStr, JsonStr)> = Vec::with_capacity(out.len());
         for kv in out {
             match dedup.last_mut() {
                 Some(last) if last.0 == kv.0 => *last = kv,
@@ -177,9 +185,7 @@ fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(Text, Text)>> {
         }
         out = dedup;
     }
-    // Cached for the object's lifetime: no spare capacity (1-3 labels would reserve 4).
-    out.shrink_to_fit();
-    Ok(out)
+    Ok(out.into_iter().map(|(_, k, v)| (k, v)).collect())
 }
 
 /// `null` or an object of strings, checked and skipped (annotations: see `Meta`).
@@ -190,28 +196,29 @@ fn validate_string_map(s: &mut Scanner<'_>) -> ScanResult<()> {
     s.object(|s, _| s.str_value().map(drop))
 }
 
-fn owner_ref(s: &mut Scanner<'_>) -> ScanResult<OwnerRef> {
-    let mut o = OwnerRef::default();
+/// `[apiVersion, kind, name, uid]` (an absent one is an empty span) and `controller`.
+fn owner_ref(s: &mut Scanner<'_>) -> ScanResult<([JsonStr; 4], bool)> {
+    let mut o = ([JsonStr::default(); 4], false);
     let mut seen = 0u32;
     s.object(|s, key| {
-        if key.is(b"apiVersion") {
-            dup(s, &mut seen, 1)?;
-            o.api_version = s.str_value()?.to_text();
+        let slot = if key.is(b"apiVersion") {
+            0
         } else if key.is(b"kind") {
-            dup(s, &mut seen, 2)?;
-            o.kind = s.str_value()?.to_text();
+            1
         } else if key.is(b"name") {
-            dup(s, &mut seen, 4)?;
-            o.name = s.str_value()?.to_text();
+            2
         } else if key.is(b"uid") {
-            dup(s, &mut seen, 8)?;
-            o.uid = s.str_value()?.to_text();
+            3
         } else if key.is(b"controller") {
             dup(s, &mut seen, 16)?;
-            o.controller = s.opt_bool()?.unwrap_or(false);
+            o.1 = s.opt_bool()?.unwrap_or(false);
+            return Ok(());
         } else {
-            s.skip_value()?;
-        }
+            return s.skip_value().map(drop);
+        };
+        dup(s, &mut seen, 1 << slot)?;
+        let v = s.str_value()?;
+        o.0[slot] = s.json_str(v);
         Ok(())
     })?;
     Ok(o)

@@ -62,15 +62,15 @@ impl PyStoredObject {
     #[getter]
     fn labels<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        for (k, v) in &self.inner.meta.labels {
-            d.set_item(&**k, &**v)?;
+        for (k, v) in self.inner.labels() {
+            d.set_item(&*k, &*v)?;
         }
         Ok(d)
     }
     #[getter]
     fn owner_references<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let l = PyList::empty(py);
-        for o in &self.inner.meta.owner_refs {
+        for o in &self.inner.owner_refs() {
             let d = PyDict::new(py);
             d.set_item("apiVersion", &*o.api_version)?;
             d.set_item("kind", &*o.kind)?;
