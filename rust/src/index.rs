@@ -37,13 +37,13 @@ pub enum BuiltinIndex {
 impl BuiltinIndex {
     /// Infallible form used by the binding's `IndexFunc.values`.
     pub fn compute(&self, obj: &Object) -> Vec<String> {
-        let m = &obj.meta;
         match self {
             BuiltinIndex::Namespace => {
-                if m.namespace.is_empty() {
+                let ns = obj.namespace();
+                if ns.is_empty() {
                     Vec::new()
                 } else {
-                    vec![m.namespace.to_string()]
+                    vec![ns.into_owned()]
                 }
             }
             BuiltinIndex::Label(k) => obj.label(k).map(|v| v.into_owned()).into_iter().collect(),

@@ -8,9 +8,7 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-/// A metadata string. Most (apiVersion, kind, namespace, resourceVersion, label keys and
-/// values, owner kinds) fit in 24 bytes and are kept inline: a pod's Meta used to be ~20
-/// small heap allocations, each made on the decoder thread and freed on the processor's.
+/// A resolved metadata string (`MetaValues`, `OwnerRef`); inline up to 24 bytes.
 pub type Text = compact_str::CompactString;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,18 +20,20 @@ pub struct OwnerRef {
     pub controller: bool,
 }
 
-/// Metadata extracted from an object. Invariant: every field equals what the JSON in
-/// `Object::json` says (missing fields are empty).
+/// Metadata extracted from an object, by position in its JSON (read it through `Object`'s
+/// accessors, or `Meta::values`). Invariant: every field locates what the JSON in
+/// `Object::json` says (missing fields are empty). Positions, not copies: a pod's Meta was
+/// ~550 B of inline `Text`s, vectors and heap strings, duplicating bytes `json` holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Meta {
-    pub api_version: Text,
-    pub kind: Text,
-    pub namespace: Text,
-    pub name: Text,
-    pub uid: Text,
-    pub resource_version: Text,
-    /// Labels and owner references, by position in the JSON (read them through
-    /// `Object::labels` and `Object::owner_refs`).
+    pub api_version: JsonStr,
+    pub kind: JsonStr,
+    pub namespace: JsonStr,
+    pub name: JsonStr,
+    pub uid: JsonStr,
+    pub resource_version: JsonStr,
+    /// Labels and owner references (read them through `Object::labels` and
+    /// `Object::owner_refs`).
     // Annotations are not kept at all: they are often large (last-applied-configuration
     // alone is ~1 KB) and only an annotation index reads them, from `Object::json`.
     pub refs: MetaRefs,
@@ -72,6 +72,11 @@ impl JsonStr {
         let start = u32::try_from(start).expect("object JSON under 4 GiB");
         let len = u32::try_from(raw_len).ok().filter(|l| l & Self::ESCAPED == 0).expect("string under 2 GiB");
         JsonStr { start, len: if escaped { len | Self::ESCAPED } else { len } }
+    }
+
+    /// Whether the string is "" (raw bytes with escapes are never empty).
+    pub fn is_empty(self) -> bool {
+        self.len == 0
     }
 
     /// The decoded string, borrowed from `json` unless it holds escapes.
@@ -149,16 +154,31 @@ impl MetaRefs {
 }
 
 impl Meta {
+    /// Make positions relative to `base` (the decoder scans an object inside its event line).
+    pub fn shift_down(&mut self, base: u32) {
+        for s in [
+            &mut self.api_version,
+            &mut self.kind,
+            &mut self.namespace,
+            &mut self.name,
+            &mut self.uid,
+            &mut self.resource_version,
+        ] {
+            s.shift_down(base);
+        }
+        self.refs.shift_down(base);
+    }
+
     /// Every string resolved against the object's `json`.
     pub fn values(&self, json: &[u8]) -> MetaValues {
         let t = |s: JsonStr| -> Text { s.resolve(json).as_ref().into() };
         MetaValues {
-            api_version: self.api_version.clone(),
-            kind: self.kind.clone(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-            uid: self.uid.clone(),
-            resource_version: self.resource_version.clone(),
+            api_version: t(self.api_version),
+            kind: t(self.kind),
+            namespace: t(self.namespace),
+            name: t(self.name),
+            uid: t(self.uid),
+            resource_version: t(self.resource_version),
             labels: self.refs.labels().map(|(k, v)| (t(k), t(v))).collect(),
             owner_refs: self
                 .refs
@@ -198,8 +218,27 @@ pub fn make_key(namespace: &str, name: &str) -> Arc<str> {
 
 impl Object {
     pub fn new(json: JsonBuf, meta: Meta) -> Object {
-        let key = make_key(&meta.namespace, &meta.name);
+        let key = make_key(&meta.namespace.resolve(&json), &meta.name.resolve(&json));
         Object { json, meta, key, fields: None }
+    }
+
+    pub fn api_version(&self) -> Cow<'_, str> {
+        self.meta.api_version.resolve(&self.json)
+    }
+    pub fn kind(&self) -> Cow<'_, str> {
+        self.meta.kind.resolve(&self.json)
+    }
+    pub fn namespace(&self) -> Cow<'_, str> {
+        self.meta.namespace.resolve(&self.json)
+    }
+    pub fn name(&self) -> Cow<'_, str> {
+        self.meta.name.resolve(&self.json)
+    }
+    pub fn uid(&self) -> Cow<'_, str> {
+        self.meta.uid.resolve(&self.json)
+    }
+    pub fn resource_version(&self) -> Cow<'_, str> {
+        self.meta.resource_version.resolve(&self.json)
     }
 
     /// Parse a JSON object (e.g. a LIST item) and extract its metadata, validating it, with
@@ -328,7 +367,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(&*o.key, "ns/a");
-        assert_eq!(&*o.meta.uid, "u1");
+        assert_eq!(&*o.uid(), "u1");
+        assert_eq!((&*o.namespace(), &*o.name(), &*o.kind(), &*o.api_version()), ("ns", "a", "Pod", "v1"));
+        assert_eq!(&*o.resource_version(), "7");
         assert_eq!(o.labels().collect::<Vec<_>>(), vec![("app".into(), "x".into())]);
         assert_eq!(o.label("app").as_deref(), Some("x"));
         assert_eq!(&*o.owner_refs()[0].kind, "ReplicaSet");

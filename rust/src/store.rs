@@ -455,18 +455,11 @@ fn check_names(existing: &[IndexDef], new: &[IndexDef]) -> Result<()> {
 /// Heap bytes owned by one object (the store counts every object it holds in full, even
 /// if a queued delta or a Python view shares the `Arc`).
 pub fn object_heap_bytes(o: &Object) -> usize {
-    use crate::object::Text;
     use std::mem::size_of;
-    let text = |t: &Text| if t.is_heap_allocated() { t.capacity() } else { 0 };
-    let m = &o.meta;
-    let strs: usize = [&m.api_version, &m.kind, &m.namespace, &m.name, &m.uid, &m.resource_version]
-        .into_iter()
-        .map(text)
-        .sum();
-    let refs = m.refs.heap_bytes();
+    let refs = o.meta.refs.heap_bytes();
     let fields = o.fields.as_ref().map_or(0, |f| size_of::<crate::decode::Captured>() + f.spans.len() * 8);
     // `Arc` header (two counts) + the object; json at glibc's granularity.
-    2 * size_of::<usize>() + size_of::<Object>() + o.json.heap_bytes() + 16 + o.key.len() + strs + refs + fields
+    2 * size_of::<usize>() + size_of::<Object>() + o.json.heap_bytes() + 16 + o.key.len() + refs + fields
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ fn realistic_pods_agree_and_keep_exact_bytes() {
         let o = ev.object.unwrap();
         assert_eq!(&*o.json, p.as_bytes());
         assert_eq!(o.meta_values(), object::extract_meta(p.as_bytes()).unwrap(), "pod {i}");
-        assert_eq!(&*ev.resource_version, &*o.meta.resource_version);
+        assert_eq!(&*ev.resource_version, &*o.resource_version());
     }
 }
 

@@ -38,10 +38,12 @@ pub fn object_meta(s: &mut Scanner<'_>, meta: &mut Meta) -> ScanResult<()> {
             }
         } else if key.is(b"apiVersion") {
             dup(s, &mut seen, 2)?;
-            meta.api_version = s.str_value()?.to_text();
+            let v = s.str_value()?;
+            meta.api_version = s.json_str(v);
         } else if key.is(b"kind") {
             dup(s, &mut seen, 4)?;
-            meta.kind = s.str_value()?.to_text();
+            let v = s.str_value()?;
+            meta.kind = s.json_str(v);
         } else {
             s.skip_value()?;
         }
@@ -66,10 +68,12 @@ pub fn object_meta_and_status(
             }
         } else if key.is(b"apiVersion") {
             dup(s, &mut seen, 2)?;
-            meta.api_version = s.str_value()?.to_text();
+            let v = s.str_value()?;
+            meta.api_version = s.json_str(v);
         } else if key.is(b"kind") {
             dup(s, &mut seen, 4)?;
-            meta.kind = s.str_value()?.to_text();
+            let v = s.str_value()?;
+            meta.kind = s.json_str(v);
         } else if key.is(b"code") {
             st.code = Some(s.skip_value()?);
         } else if key.is(b"reason") {
@@ -115,19 +119,23 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, refs: &mut Refs, seen: &
     match k {
         b"name" => {
             dup(s, seen, 1)?;
-            meta.name = s.str_value()?.to_text();
+            let v = s.str_value()?;
+            meta.name = s.json_str(v);
         }
         b"namespace" => {
             dup(s, seen, 2)?;
-            meta.namespace = s.str_value()?.to_text();
+            let v = s.str_value()?;
+            meta.namespace = s.json_str(v);
         }
         b"uid" => {
             dup(s, seen, 4)?;
-            meta.uid = s.str_value()?.to_text();
+            let v = s.str_value()?;
+            meta.uid = s.json_str(v);
         }
         b"resourceVersion" => {
             dup(s, seen, 8)?;
-            meta.resource_version = s.str_value()?.to_text();
+            let v = s.str_value()?;
+            meta.resource_version = s.json_str(v);
         }
         b"labels" => {
             dup(s, seen, 16)?;
