@@ -32,11 +32,16 @@ pub struct Meta {
     pub name: JsonStr,
     pub uid: JsonStr,
     pub resource_version: JsonStr,
-    /// Labels and owner references (read them through `Object::labels` and
-    /// `Object::owner_refs`).
-    // Annotations are not kept at all: they are often large (last-applied-configuration
-    // alone is ~1 KB) and only an annotation index reads them, from `Object::json`.
-    pub refs: MetaRefs,
+    /// Where the `metadata.labels` object is in the JSON; 0 when absent or null. Labels
+    /// and owner references are parsed again from there when read (a few dozen bytes,
+    /// already validated): kept as positions into `json` (8 bytes a string) they were
+    /// still a ~112-byte allocation per pod, read only by label/owner indices and
+    /// `StoredObject.labels`/`owner_references`.
+    pub labels_at: u32,
+    /// Where the `metadata.ownerReferences` array is; 0 when absent or null.
+    pub owners_at: u32,
+    // Annotations are not located at all: only an annotation index reads them, and
+    // `decode::annotation_trusted` finds them in `json`.
 }
 
 /// `Meta` with every string resolved: what the serde reference `extract_meta` returns and
@@ -99,58 +104,9 @@ impl JsonStr {
     }
 }
 
-/// Labels and owner references as `JsonStr`s, in one allocation (one per object instead of
-/// a label vector, an owner vector and heap copies of long owner names and uids):
-/// empty when there are neither, else `[counts, (key, value) per label, (apiVersion, kind,
-/// name, uid, controller) per owner]`, where `counts.start` is the number of labels and a
-/// `controller` slot's `start` is 0 or 1 (`len` 0: these two kinds of slot are not spans).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MetaRefs(Box<[JsonStr]>);
-
-const OWNER_SLOTS: usize = 5;
-
-impl MetaRefs {
-    /// `labels` sorted by key with unique keys.
-    pub fn new(labels: &[(JsonStr, JsonStr)], owners: &[([JsonStr; 4], bool)]) -> MetaRefs {
-        if labels.is_empty() && owners.is_empty() {
-            return MetaRefs::default();
-        }
-        let mut v = Vec::with_capacity(1 + 2 * labels.len() + OWNER_SLOTS * owners.len());
-        v.push(JsonStr { start: labels.len() as u32, len: 0 });
-        for (k, val) in labels {
-            v.extend([*k, *val]);
-        }
-        for (strs, controller) in owners {
-            v.extend(strs);
-            v.push(JsonStr { start: *controller as u32, len: 0 });
-        }
-        MetaRefs(v.into_boxed_slice())
-    }
-
-    fn n_labels(&self) -> usize {
-        self.0.first().map_or(0, |c| c.start as usize)
-    }
-
-    pub fn labels(&self) -> impl Iterator<Item = (JsonStr, JsonStr)> + '_ {
-        let end = 1 + 2 * self.n_labels();
-        self.0.get(1..end).unwrap_or(&[]).chunks_exact(2).map(|p| (p[0], p[1]))
-    }
-
-    pub fn owners(&self) -> impl Iterator<Item = ([JsonStr; 4], bool)> + '_ {
-        let start = (1 + 2 * self.n_labels()).min(self.0.len());
-        self.0[start..].chunks_exact(OWNER_SLOTS).map(|o| ([o[0], o[1], o[2], o[3]], o[4].start != 0))
-    }
-
-    /// Make positions relative to `base` (the decoder scans an object inside its event line).
-    pub fn shift_down(&mut self, base: u32) {
-        for s in self.0.iter_mut() {
-            s.shift_down(base);
-        }
-    }
-
-    pub fn heap_bytes(&self) -> usize {
-        self.0.len() * std::mem::size_of::<JsonStr>()
-    }
+/// A position in `Object::json` that fits the object's `Meta` (4 bytes).
+pub(crate) fn position(p: usize) -> u32 {
+    u32::try_from(p).expect("object JSON under 4 GiB")
 }
 
 impl Meta {
@@ -166,7 +122,11 @@ impl Meta {
         ] {
             s.shift_down(base);
         }
-        self.refs.shift_down(base);
+        for p in [&mut self.labels_at, &mut self.owners_at] {
+            if *p != 0 {
+                *p -= base;
+            }
+        }
     }
 
     /// Every string resolved against the object's `json`.
@@ -179,10 +139,9 @@ impl Meta {
             name: t(self.name),
             uid: t(self.uid),
             resource_version: t(self.resource_version),
-            labels: self.refs.labels().map(|(k, v)| (t(k), t(v))).collect(),
-            owner_refs: self
-                .refs
-                .owners()
+            labels: crate::decode::labels_at(json, self.labels_at).into_iter().map(|(k, v)| (t(k), t(v))).collect(),
+            owner_refs: crate::decode::owner_refs_at(json, self.owners_at)
+                .into_iter()
                 .map(|([a, k, n, u], controller)| OwnerRef { api_version: t(a), kind: t(k), name: t(n), uid: t(u), controller })
                 .collect(),
         }
@@ -262,12 +221,15 @@ impl Object {
     }
 
     /// Labels sorted by key (keys unique), borrowed from `json` unless escaped.
-    pub fn labels(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> + '_ {
-        self.meta.refs.labels().map(|(k, v)| (k.resolve(&self.json), v.resolve(&self.json)))
+    pub fn labels(&self) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+        let json = &self.json;
+        crate::decode::labels_at(json, self.meta.labels_at).into_iter().map(|(k, v)| (k.resolve(json), v.resolve(json))).collect()
     }
 
     pub fn label(&self, key: &str) -> Option<Cow<'_, str>> {
-        self.meta.refs.labels().find(|(k, _)| k.resolve(&self.json) == key).map(|(_, v)| v.resolve(&self.json))
+        let json = &self.json;
+        let labels = crate::decode::labels_at(json, self.meta.labels_at);
+        labels.into_iter().find(|(k, _)| k.resolve(json) == key).map(|(_, v)| v.resolve(json))
     }
 
     pub fn owner_refs(&self) -> Vec<OwnerRef> {
@@ -370,13 +332,20 @@ mod tests {
         assert_eq!(&*o.uid(), "u1");
         assert_eq!((&*o.namespace(), &*o.name(), &*o.kind(), &*o.api_version()), ("ns", "a", "Pod", "v1"));
         assert_eq!(&*o.resource_version(), "7");
-        assert_eq!(o.labels().collect::<Vec<_>>(), vec![("app".into(), "x".into())]);
+        assert_eq!(o.labels(), vec![("app".into(), "x".into())]);
         assert_eq!(o.label("app").as_deref(), Some("x"));
         assert_eq!(&*o.owner_refs()[0].kind, "ReplicaSet");
         assert!(o.owner_refs()[0].controller);
         assert_eq!(o.meta_values(), extract_meta(&o.json).unwrap());
         assert_eq!(o.field_values("spec.nodeName"), vec!["n1".to_string()]);
         assert!(o.field_values("spec.missing").is_empty());
+    }
+
+    #[test]
+    fn object_fits_its_size_class() {
+        // Arc<Object> is two counts plus the object: 112 B, one of mimalloc's size classes
+        // (the next is 128). A field added here costs every cached object 16 B.
+        assert!(std::mem::size_of::<Object>() <= 96, "{}", std::mem::size_of::<Object>());
     }
 
     #[test]

@@ -456,10 +456,9 @@ fn check_names(existing: &[IndexDef], new: &[IndexDef]) -> Result<()> {
 /// if a queued delta or a Python view shares the `Arc`).
 pub fn object_heap_bytes(o: &Object) -> usize {
     use std::mem::size_of;
-    let refs = o.meta.refs.heap_bytes();
     let fields = o.fields.as_ref().map_or(0, |f| size_of::<crate::decode::Captured>() + f.spans.len() * 8);
     // `Arc` header (two counts) + the object; json at glibc's granularity.
-    2 * size_of::<usize>() + size_of::<Object>() + o.json.heap_bytes() + 16 + o.key.len() + refs + fields
+    2 * size_of::<usize>() + size_of::<Object>() + o.json.heap_bytes() + 16 + o.key.len() + fields
 }
 
 #[cfg(test)]

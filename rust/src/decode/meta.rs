@@ -7,7 +7,7 @@
 use super::capture::{FieldPaths, Span};
 use super::scan::{ScanResult, Scanner};
 use crate::error::Status;
-use crate::object::{JsonStr, Meta, MetaRefs};
+use crate::object::{position, JsonStr, Meta};
 use std::borrow::Cow;
 
 /// Top-level fields of a Status, kept as spans because we only know the event is an ERROR
@@ -93,29 +93,19 @@ pub fn object_meta_and_status(
     })
 }
 
-/// Labels and owner references as found, assembled into `MetaRefs` once `metadata` ends.
-#[derive(Default)]
-struct Refs {
-    labels: Vec<(JsonStr, JsonStr)>,
-    owners: Vec<([JsonStr; 4], bool)>,
-}
-
 fn metadata(s: &mut Scanner<'_>, meta: &mut Meta) -> ScanResult<()> {
     let mut seen = 0u32;
-    let mut refs = Refs::default();
     s.object(|s, key| {
         // Keys are tested roughly in the order the apiserver writes them.
         let k = key.raw;
         if key.escaped {
-            return metadata_field(s, meta, &mut refs, &mut seen, crate::decode::scan::unescape(k).as_bytes());
+            return metadata_field(s, meta, &mut seen, crate::decode::scan::unescape(k).as_bytes());
         }
-        metadata_field(s, meta, &mut refs, &mut seen, k)
-    })?;
-    meta.refs = MetaRefs::new(&refs.labels, &refs.owners);
-    Ok(())
+        metadata_field(s, meta, &mut seen, k)
+    })
 }
 
-fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, refs: &mut Refs, seen: &mut u32, k: &[u8]) -> ScanResult<()> {
+fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]) -> ScanResult<()> {
     match k {
         b"name" => {
             dup(s, seen, 1)?;
@@ -139,7 +129,12 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, refs: &mut Refs, seen: &
         }
         b"labels" => {
             dup(s, seen, 16)?;
-            refs.labels = string_map(s)?;
+            let at = s.pos();
+            meta.labels_at = 0;
+            if !s.null()? {
+                validate_string_map(s)?;
+                meta.labels_at = position(at);
+            }
         }
         b"annotations" => {
             dup(s, seen, 32)?;
@@ -147,12 +142,11 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, refs: &mut Refs, seen: &
         }
         b"ownerReferences" => {
             dup(s, seen, 64)?;
+            let at = s.pos();
+            meta.owners_at = 0;
             if !s.null()? {
-                s.array(|s| {
-                    let o = owner_ref(s)?;
-                    refs.owners.push(o);
-                    Ok(())
-                })?;
+                s.array(|s| owner_ref(s).map(drop))?;
+                meta.owners_at = position(at);
             }
         }
         _ => {
@@ -194,6 +188,31 @@ fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(JsonStr, JsonStr)>> {
         out = dedup;
     }
     Ok(out.into_iter().map(|(_, k, v)| (k, v)).collect())
+}
+
+/// The labels of an object whose `Meta::labels_at` is `at` (0: none), sorted by key with
+/// unique keys. The object was validated when decoded, so this cannot fail.
+pub fn labels_at(json: &[u8], at: u32) -> Vec<(JsonStr, JsonStr)> {
+    if at == 0 {
+        return Vec::new();
+    }
+    let r = string_map(&mut Scanner::at(json, at as usize));
+    debug_assert!(r.is_ok(), "labels re-read at a validated position");
+    r.unwrap_or_default()
+}
+
+/// The owner references at `Meta::owners_at` (0: none): `[apiVersion, kind, name, uid]`
+/// and `controller` each.
+pub fn owner_refs_at(json: &[u8], at: u32) -> Vec<([JsonStr; 4], bool)> {
+    let mut out = Vec::new();
+    if at != 0 {
+        let r = Scanner::at(json, at as usize).array(|s| {
+            out.push(owner_ref(s)?);
+            Ok(())
+        });
+        debug_assert!(r.is_ok(), "owner references re-read at a validated position");
+    }
+    out
 }
 
 /// `null` or an object of strings, checked and skipped (annotations: see `Meta`).

@@ -81,6 +81,11 @@ impl<'a> Scanner<'a> {
         Scanner { buf, pos: 0, depth: 0, nl_ws: true }
     }
 
+    /// A scanner over `buf` starting at `pos` (re-reading a value found before).
+    pub fn at(buf: &'a [u8], pos: usize) -> Self {
+        Scanner { buf, pos, depth: 0, nl_ws: true }
+    }
+
     /// A scanner for one watch line, where '\n' ends the line and is never whitespace.
     pub fn line(buf: &'a [u8]) -> Self {
         Scanner { buf, pos: 0, depth: 0, nl_ws: false }
