@@ -49,8 +49,14 @@ impl BuiltinIndex {
             BuiltinIndex::Label(k) => obj.label(k).map(|v| v.into_owned()).into_iter().collect(),
             BuiltinIndex::Annotation(k) => crate::decode::annotation_trusted(&obj.json, k).into_iter().collect(),
             BuiltinIndex::Field(path) => obj.field_values(path),
-            BuiltinIndex::OwnerUid => obj.owner_refs().iter().map(|o| o.uid.to_string()).collect(),
-            BuiltinIndex::OwnerKind => obj.owner_refs().iter().map(|o| format!("{}/{}", o.kind, o.name)).collect(),
+            BuiltinIndex::OwnerUid => {
+                obj.owner_ref_strs().into_iter().map(|([_, _, _, uid], _)| uid.resolve(&obj.json).into_owned()).collect()
+            }
+            BuiltinIndex::OwnerKind => obj
+                .owner_ref_strs()
+                .into_iter()
+                .map(|([_, kind, name, _], _)| format!("{}/{}", kind.resolve(&obj.json), name.resolve(&obj.json)))
+                .collect(),
         }
     }
 
@@ -143,6 +149,12 @@ mod tests {
         assert_eq!(BuiltinIndex::Field("spec.ports".into()).compute(&o), vec!["1", "2"]);
         assert_eq!(BuiltinIndex::OwnerUid.compute(&o), vec!["u1", "u2"]);
         assert_eq!(BuiltinIndex::OwnerKind.compute(&o), vec!["ReplicaSet/rs1", "Job/j"]);
+        // A repeated key keeps its last value; escapes are decoded (as serde would).
+        let o = obj(r#"{"metadata":{"name":"a","labels":{"a\u0070p":"1","z":"y","app":"w\u0065b"},"ownerReferences":[{"uid":"\u0075"}]}}"#);
+        assert_eq!(BuiltinIndex::Label("app".into()).compute(&o), vec!["web"]);
+        assert_eq!(BuiltinIndex::OwnerUid.compute(&o), vec!["u"]);
+        assert_eq!(o.label("app").as_deref(), Some("web"));
+        assert_eq!(o.labels(), vec![("app".into(), "web".into()), ("z".into(), "y".into())]);
         let cluster = obj(r#"{"metadata":{"name":"n"}}"#);
         assert!(BuiltinIndex::Namespace.compute(&cluster).is_empty());
     }

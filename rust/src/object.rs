@@ -227,9 +227,13 @@ impl Object {
     }
 
     pub fn label(&self, key: &str) -> Option<Cow<'_, str>> {
-        let json = &self.json;
-        let labels = crate::decode::labels_at(json, self.meta.labels_at);
-        labels.into_iter().find(|(k, _)| k.resolve(json) == key).map(|(_, v)| v.resolve(json))
+        crate::decode::label_at(&self.json, self.meta.labels_at, key).map(|v| v.resolve(&self.json))
+    }
+
+    /// Owner references as `[apiVersion, kind, name, uid]` positions and `controller`
+    /// (resolve with `JsonStr::resolve(&self.json)`); what the owner indices read.
+    pub fn owner_ref_strs(&self) -> Vec<([JsonStr; 4], bool)> {
+        crate::decode::owner_refs_at(&self.json, self.meta.owners_at)
     }
 
     pub fn owner_refs(&self) -> Vec<OwnerRef> {

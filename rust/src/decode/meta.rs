@@ -201,6 +201,25 @@ pub fn labels_at(json: &[u8], at: u32) -> Vec<(JsonStr, JsonStr)> {
     r.unwrap_or_default()
 }
 
+/// The value of label `key` at `Meta::labels_at` `at` (the last, if the key repeats), without
+/// building the sorted list.
+pub fn label_at(json: &[u8], at: u32, key: &str) -> Option<JsonStr> {
+    if at == 0 {
+        return None;
+    }
+    let mut found = None;
+    let mut s = Scanner::at(json, at as usize);
+    let r = s.object(|s, k| {
+        let v = s.str_value()?;
+        if k.is(key.as_bytes()) {
+            found = Some(s.json_str(v));
+        }
+        Ok(())
+    });
+    debug_assert!(r.is_ok(), "labels re-read at a validated position");
+    found
+}
+
 /// The owner references at `Meta::owners_at` (0: none): `[apiVersion, kind, name, uid]`
 /// and `controller` each.
 pub fn owner_refs_at(json: &[u8], at: u32) -> Vec<([JsonStr; 4], bool)> {

@@ -30,7 +30,7 @@ pub fn values_at_span(json: &[u8], span: [u32; 2]) -> Vec<String> {
         _ => Vec::new(),
     }
 }
-pub use meta::{labels_at, owner_refs_at};
+pub use meta::{label_at, labels_at, owner_refs_at};
 pub use trusted::annotation_trusted;
 
 use crate::error::{Error, Result, Status};
