@@ -9,7 +9,7 @@
 //! while it computed values simply recomputes.
 
 use crate::error::{Error, Result};
-use crate::index::{compute_values, IndexDef, IndexValues};
+use crate::index::{compute_values, IndexDef};
 use crate::object::{Object, ObjectRef};
 use parking_lot::RwLock;
 use std::collections::{HashMap, HashSet};
@@ -114,7 +114,7 @@ impl Tables {
     }
 
     /// Insert or replace `obj`, moving its key between index values. Returns the old object.
-    fn upsert(&mut self, obj: ObjectRef, values: IndexValues) -> Option<ObjectRef> {
+    fn upsert(&mut self, obj: ObjectRef, values: &[Box<[Box<str>]>]) -> Option<ObjectRef> {
         let key = &obj.key;
         let old = self.items.get_mut(&**key);
         let no_values = StoredValues::default();
@@ -205,7 +205,7 @@ impl Store {
                 continue; // add_indexers ran meanwhile: values are missing some indices
             }
             g.generation += 1;
-            return Ok(g.tables.upsert(obj, values));
+            return Ok(g.tables.upsert(obj, &values));
         }
     }
 
@@ -237,7 +237,7 @@ impl Store {
             tables.items.reserve(objs.len());
             for obj in &objs {
                 let values = compute_values(&defs, obj)?;
-                tables.upsert(obj.clone(), values);
+                tables.upsert(obj.clone(), &values);
             }
             let mut g = self.inner.write();
             if !Arc::ptr_eq(&g.defs, &defs) {
