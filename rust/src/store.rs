@@ -30,6 +30,26 @@ struct Entry {
     values: StoredValues,
 }
 
+// The item table is a set of entries found by their object's key: a map from a copy of the
+// key `Arc` to the entry spent 16 more bytes a slot (~20 B per cached object).
+impl std::borrow::Borrow<str> for Entry {
+    fn borrow(&self) -> &str {
+        &self.obj.key
+    }
+}
+impl std::hash::Hash for Entry {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `str` hashes, so that lookups by `&str` find it (the `Borrow` contract).
+        (*self.obj.key).hash(state)
+    }
+}
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.obj.key == other.obj.key
+    }
+}
+impl Eq for Entry {}
+
 /// An entry's values for every index in one allocation: index 0's values, then a `None`,
 /// index 1's values, and so on (no slots at all when every index has no value). Each
 /// index's values are sorted and unique, and each is the index map's own key (a
@@ -79,8 +99,8 @@ fn find<'a>(seg: &'a [Option<Arc<str>>], v: &str) -> Option<&'a Arc<str>> {
 /// Items and indices; built off-lock by `replace` and swapped in whole.
 #[derive(Default)]
 struct Tables {
-    /// Invariant: `items[k].obj.key == k`; `items[k].values.len() == indices.len()`.
-    items: HashMap<Arc<str>, Entry>,
+    /// Entries by `obj.key`. Invariant: each entry has values for `indices.len()` indices.
+    items: HashSet<Entry>,
     /// `indices[i]`: value -> keys, for index definition `i`.
     /// Invariant: `k ∈ indices[i][v]` iff `v ∈ items[k].values.get(i)`, and that value is
     /// the map's key itself (`Arc::ptr_eq`); no set is empty (an empty value disappears
@@ -110,13 +130,13 @@ impl Default for Store {
 
 impl Tables {
     fn with_indices(n: usize) -> Tables {
-        Tables { items: HashMap::new(), indices: (0..n).map(|_| HashMap::new()).collect() }
+        Tables { items: HashSet::new(), indices: (0..n).map(|_| HashMap::new()).collect() }
     }
 
     /// Insert or replace `obj`, moving its key between index values. Returns the old object.
     fn upsert(&mut self, obj: ObjectRef, values: &[Box<[Box<str>]>]) -> Option<ObjectRef> {
         let key = &obj.key;
-        let old = self.items.get_mut(&**key);
+        let old = self.items.get(&**key);
         let no_values = StoredValues::default();
         let old_values = old.as_ref().map_or(&no_values, |e| &e.values);
         let mut flat: Vec<Option<Arc<str>>> =
@@ -141,18 +161,16 @@ impl Tables {
             }
         }
         let values = StoredValues::from_flat(flat);
-        match old {
-            // Updates (the common case) replace the entry in place: no key allocation.
-            Some(e) => Some(std::mem::replace(e, Entry { obj, values }).obj),
-            None => {
-                self.items.insert(obj.key.clone(), Entry { obj, values });
-                None
-            }
-        }
+        self.items.replace(Entry { obj, values }).map(|e| e.obj)
+    }
+
+    /// The entry under `k`, which an index set holds (so it exists, by the invariant).
+    fn item(&self, k: &str) -> &Entry {
+        self.items.get(k).expect("index sets hold only stored keys")
     }
 
     fn remove(&mut self, key: &str) -> Option<ObjectRef> {
-        let old = self.items.remove(key)?;
+        let old = self.items.take(key)?;
         for (i, v) in old.values.iter() {
             remove_key(&mut self.indices[i], v, key);
         }
@@ -259,7 +277,7 @@ impl Store {
         loop {
             let (defs, snapshot, generation) = {
                 let g = self.inner.read();
-                let snap: Vec<ObjectRef> = g.tables.items.values().map(|e| e.obj.clone()).collect();
+                let snap: Vec<ObjectRef> = g.tables.items.iter().map(|e| e.obj.clone()).collect();
                 (g.defs.clone(), snap, g.generation)
             };
             check_names(&defs, &new_defs)?;
@@ -276,7 +294,12 @@ impl Store {
             all.extend(new_defs.iter().cloned());
             let inner = &mut *g;
             inner.tables.indices.extend((0..new_defs.len()).map(|_| HashMap::new()));
-            for (key, entry) in inner.tables.items.iter_mut() {
+            // A set's entries cannot be changed in place: rebuild it (adding an indexer to a
+            // full cache is rare).
+            let old_items = std::mem::take(&mut inner.tables.items);
+            inner.tables.items.reserve(old_items.len());
+            for mut entry in old_items {
+                let key = &entry.obj.key.clone();
                 let extra = computed.remove(key).expect("snapshot covers every item");
                 let mut flat: Vec<Option<Arc<str>>> = Vec::new();
                 for i in 0..base {
@@ -295,6 +318,7 @@ impl Store {
                     }
                 }
                 entry.values = StoredValues::from_flat(flat);
+                inner.tables.items.insert(entry);
             }
             inner.defs = all.into();
             inner.generation += 1;
@@ -311,7 +335,7 @@ impl Store {
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
-        self.inner.read().tables.items.contains_key(key)
+        self.inner.read().tables.items.contains(key)
     }
 
     pub fn len(&self) -> usize {
@@ -323,11 +347,11 @@ impl Store {
     }
 
     pub fn list(&self) -> Vec<ObjectRef> {
-        self.inner.read().tables.items.values().map(|e| e.obj.clone()).collect()
+        self.inner.read().tables.items.iter().map(|e| e.obj.clone()).collect()
     }
 
     pub fn list_keys(&self) -> Vec<Arc<str>> {
-        self.inner.read().tables.items.keys().cloned().collect()
+        self.inner.read().tables.items.iter().map(|e| e.obj.key.clone()).collect()
     }
 
     fn position(defs: &[IndexDef], name: &str) -> Result<usize> {
@@ -345,7 +369,7 @@ impl Store {
         let g = self.inner.read();
         let i = Self::position(&g.defs, name)?;
         let t = &g.tables;
-        Ok(t.indices[i].get(value).map(|s| s.iter().map(|k| t.items[k].obj.clone()).collect()).unwrap_or_default())
+        Ok(t.indices[i].get(value).map(|s| s.iter().map(|k| t.item(k).obj.clone()).collect()).unwrap_or_default())
     }
 
     /// The values that currently have at least one object. An unknown index gives no values
@@ -371,7 +395,7 @@ impl Store {
             if let Some(set) = t.indices[i].get(&**v) {
                 for k in set {
                     if seen.insert(k) {
-                        out.push(t.items[k].obj.clone());
+                        out.push(t.item(k).obj.clone());
                     }
                 }
             }
@@ -384,8 +408,8 @@ impl Store {
         const MAP_SLOT: usize = 16; // hashbrown control byte + pointer-ish overhead per slot
         let g = self.inner.read();
         let t = &g.tables;
-        let mut n = t.items.capacity() * (std::mem::size_of::<(Arc<str>, Entry)>() + 1);
-        for e in t.items.values() {
+        let mut n = t.items.capacity() * (std::mem::size_of::<Entry>() + 1);
+        for e in t.items.iter() {
             // The item key is the object's own `Arc<str>`, counted with the object; the
             // values are the index maps' keys, counted with the indices.
             n += object_heap_bytes(&e.obj) + e.values.0.len() * std::mem::size_of::<Option<Arc<str>>>();
@@ -406,10 +430,8 @@ impl Store {
         if t.indices.len() != g.defs.len() {
             return Err(format!("{} indices for {} definitions", t.indices.len(), g.defs.len()));
         }
-        for (k, e) in &t.items {
-            if *e.obj.key != **k {
-                return Err(format!("item under {k:?} has key {:?}", e.obj.key));
-            }
+        for e in &t.items {
+            let k = &e.obj.key;
             if !e.values.0.is_empty() && e.values.segments() != g.defs.len() {
                 return Err(format!("item {k:?} has values for {} of {} indices", e.values.segments(), g.defs.len()));
             }
@@ -432,7 +454,7 @@ impl Store {
                     return Err(format!("index {:?} keeps empty value {v:?}", g.defs[i].name));
                 }
                 for k in set {
-                    match t.items.get(k) {
+                    match t.items.get(&**k) {
                         Some(e) if find(e.values.get(i), v).is_some() => {}
                         _ => return Err(format!("index {:?} value {v:?} holds stale key {k:?}", g.defs[i].name)),
                     }
