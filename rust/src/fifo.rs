@@ -213,7 +213,7 @@ impl DeltaFifo {
         for obj in objs {
             listed.insert(obj.key.clone());
             if let Some(old) = last_known_locked(&st, known, &obj.key) {
-                if !old.meta.uid.is_empty() && !obj.meta.uid.is_empty() && old.meta.uid != obj.meta.uid {
+                if !old.meta.uid.is_empty() && !obj.meta.uid.is_empty() && old.uid() != obj.uid() {
                     let key = obj.key.clone();
                     st.queue_action_locked(DeltaType::Deleted, DeltaObject::Tombstone { key, obj: Some(old) });
                 }

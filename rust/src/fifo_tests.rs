@@ -47,11 +47,11 @@ fn replace_tombstones_known_and_queued_only_keys() {
     let q = f.get_by_key("ns/queued").unwrap();
     assert_eq!(q.len(), 3);
     match &q[2].object {
-        DeltaObject::Tombstone { key, obj: Some(o) } => assert_eq!((&**key, &*o.meta.uid), ("ns/queued", "q1")),
+        DeltaObject::Tombstone { key, obj: Some(o) } => assert_eq!((&**key, &*o.uid()), ("ns/queued", "q1")),
         other => panic!("expected tombstone, got {other:?}"),
     }
     match &f.get_by_key("ns/known").unwrap()[0].object {
-        DeltaObject::Tombstone { obj: Some(o), .. } => assert_eq!(&*o.meta.uid, "k1"),
+        DeltaObject::Tombstone { obj: Some(o), .. } => assert_eq!(&*o.uid(), "k1"),
         other => panic!("expected tombstone, got {other:?}"),
     }
     // The add before replace populated the FIFO, so replace does not set the initial count.
@@ -112,10 +112,10 @@ fn recreate_during_gap_gives_delete_then_add() {
     f.replace(vec![obj("a", "new")], "2");
     let out = process_batch(&f, &store, 10, None).notifications;
     assert!(
-        matches!(&out[0], Notification::Delete { obj: DeltaObject::Tombstone { obj: Some(o), .. } } if &*o.meta.uid == "old")
+        matches!(&out[0], Notification::Delete { obj: DeltaObject::Tombstone { obj: Some(o), .. } } if &*o.uid() == "old")
     );
-    assert!(matches!(&out[1], Notification::Add { obj, .. } if &*obj.meta.uid == "new"));
-    assert_eq!(&*store.get_by_key("ns/a").unwrap().meta.uid, "new");
+    assert!(matches!(&out[1], Notification::Add { obj, .. } if &*obj.uid() == "new"));
+    assert_eq!(&*store.get_by_key("ns/a").unwrap().uid(), "new");
     // Same through the watch: Deleted then Added for one key, processed in order.
     f.push_many([
         (DeltaType::Deleted, DeltaObject::Object(obj("a", "new"))),
@@ -123,7 +123,7 @@ fn recreate_during_gap_gives_delete_then_add() {
     ]);
     let out = process_batch(&f, &store, 10, None).notifications;
     assert_eq!(out.iter().map(Notification::kind).collect::<Vec<_>>(), vec![2, 0]);
-    assert_eq!(&*store.get_by_key("ns/a").unwrap().meta.uid, "newer");
+    assert_eq!(&*store.get_by_key("ns/a").unwrap().uid(), "newer");
 }
 
 // ---- property test against a reference model -------------------------------------------
@@ -142,9 +142,9 @@ impl M {
     }
     fn of(o: &DeltaObject) -> M {
         match o {
-            DeltaObject::Object(o) => M::Obj(o.key.to_string(), o.meta.uid.to_string()),
+            DeltaObject::Object(o) => M::Obj(o.key.to_string(), o.uid().to_string()),
             DeltaObject::Tombstone { key, obj } => {
-                M::Tomb(key.to_string(), obj.as_ref().map(|o| o.meta.uid.to_string()))
+                M::Tomb(key.to_string(), obj.as_ref().map(|o| o.uid().to_string()))
             }
         }
     }
@@ -281,10 +281,10 @@ proptest! {
         let conv = |n: Notification| -> Note {
             match n {
                 Notification::Add { obj, is_in_initial_list } => {
-                    (0, M::Obj(obj.key.to_string(), obj.meta.uid.to_string()), None, is_in_initial_list)
+                    (0, M::Obj(obj.key.to_string(), obj.uid().to_string()), None, is_in_initial_list)
                 }
                 Notification::Update { old, new } => {
-                    (1, M::Obj(new.key.to_string(), new.meta.uid.to_string()), Some(old.meta.uid.to_string()), false)
+                    (1, M::Obj(new.key.to_string(), new.uid().to_string()), Some(old.uid().to_string()), false)
                 }
                 Notification::Delete { obj } => (2, M::of(&obj), None, false),
             }
@@ -344,7 +344,7 @@ proptest! {
             let initial_in_flight = deferred.as_ref().is_some_and(|(p, _, _)| p.iter().any(|p| p.counted));
             prop_assert_eq!(f.has_synced(), m.populated && m.count == 0 && !initial_in_flight);
             if deferred.is_none() {
-                let known: BTreeMap<String, String> = store.list().iter().map(|o| (o.key.to_string(), o.meta.uid.to_string())).collect();
+                let known: BTreeMap<String, String> = store.list().iter().map(|o| (o.key.to_string(), o.uid().to_string())).collect();
                 prop_assert_eq!(&known, &m.known);
             }
         }
@@ -366,7 +366,7 @@ fn relist_and_watch_delete_during_processing_see_in_flight_deltas() {
     assert_eq!(f.list_keys(), vec!["ns/b".into(), "ns/a".into(), "ns/c".into()]);
     match &f.get_by_key("ns/a").unwrap()[..] {
         [Delta { kind: DeltaType::Deleted, object: DeltaObject::Tombstone { obj: Some(o), .. } }] => {
-            assert_eq!(&*o.meta.uid, "1")
+            assert_eq!(&*o.uid(), "1")
         }
         other => panic!("expected one tombstone, got {other:?}"),
     }
@@ -397,7 +397,7 @@ fn failed_batch_is_requeued_in_front_with_newer_deltas_after_it() {
     struct FailOn(&'static str);
     impl crate::index::IndexFn for FailOn {
         fn values(&self, obj: &ObjectRef) -> Result<Vec<String>, crate::error::Foreign> {
-            if &*obj.meta.name == self.0 {
+            if &*obj.name() == self.0 {
                 Err(crate::error::Foreign(Arc::new(std::io::Error::other("boom"))))
             } else {
                 Ok(vec![])

@@ -37,20 +37,26 @@ pub enum BuiltinIndex {
 impl BuiltinIndex {
     /// Infallible form used by the binding's `IndexFunc.values`.
     pub fn compute(&self, obj: &Object) -> Vec<String> {
-        let m = &obj.meta;
         match self {
             BuiltinIndex::Namespace => {
-                if m.namespace.is_empty() {
+                let ns = obj.namespace();
+                if ns.is_empty() {
                     Vec::new()
                 } else {
-                    vec![m.namespace.to_string()]
+                    vec![ns.into_owned()]
                 }
             }
-            BuiltinIndex::Label(k) => lookup(&m.labels, k),
+            BuiltinIndex::Label(k) => obj.label(k).map(|v| v.into_owned()).into_iter().collect(),
             BuiltinIndex::Annotation(k) => crate::decode::annotation_trusted(&obj.json, k).into_iter().collect(),
             BuiltinIndex::Field(path) => obj.field_values(path),
-            BuiltinIndex::OwnerUid => m.owner_refs.iter().map(|o| o.uid.to_string()).collect(),
-            BuiltinIndex::OwnerKind => m.owner_refs.iter().map(|o| format!("{}/{}", o.kind, o.name)).collect(),
+            BuiltinIndex::OwnerUid => {
+                obj.owner_ref_strs().into_iter().map(|([_, _, _, uid], _)| uid.resolve(&obj.json).into_owned()).collect()
+            }
+            BuiltinIndex::OwnerKind => obj
+                .owner_ref_strs()
+                .into_iter()
+                .map(|([_, kind, name, _], _)| format!("{}/{}", kind.resolve(&obj.json), name.resolve(&obj.json)))
+                .collect(),
         }
     }
 
@@ -64,10 +70,6 @@ impl BuiltinIndex {
             BuiltinIndex::OwnerKind => "owner_kind()".into(),
         }
     }
-}
-
-fn lookup(pairs: &[(crate::object::Text, crate::object::Text)], key: &str) -> Vec<String> {
-    pairs.iter().filter(|(k, _)| &**k == key).map(|(_, v)| v.to_string()).collect()
 }
 
 impl IndexFn for BuiltinIndex {
@@ -147,6 +149,12 @@ mod tests {
         assert_eq!(BuiltinIndex::Field("spec.ports".into()).compute(&o), vec!["1", "2"]);
         assert_eq!(BuiltinIndex::OwnerUid.compute(&o), vec!["u1", "u2"]);
         assert_eq!(BuiltinIndex::OwnerKind.compute(&o), vec!["ReplicaSet/rs1", "Job/j"]);
+        // A repeated key keeps its last value; escapes are decoded (as serde would).
+        let o = obj(r#"{"metadata":{"name":"a","labels":{"a\u0070p":"1","z":"y","app":"w\u0065b"},"ownerReferences":[{"uid":"\u0075"}]}}"#);
+        assert_eq!(BuiltinIndex::Label("app".into()).compute(&o), vec!["web"]);
+        assert_eq!(BuiltinIndex::OwnerUid.compute(&o), vec!["u"]);
+        assert_eq!(o.label("app").as_deref(), Some("web"));
+        assert_eq!(o.labels(), vec![("app".into(), "web".into()), ("z".into(), "y".into())]);
         let cluster = obj(r#"{"metadata":{"name":"n"}}"#);
         assert!(BuiltinIndex::Namespace.compute(&cluster).is_empty());
     }

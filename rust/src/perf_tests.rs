@@ -98,7 +98,7 @@ fn concurrent_readers_and_add_indexers_during_processing() {
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     for o in s.by_index("app", "app-1").unwrap() {
-                        assert_eq!(o.meta.labels[0].1.as_str(), "app-1");
+                        assert_eq!(o.labels()[0].1, "app-1");
                     }
                     s.check_invariants().unwrap();
                 }

@@ -148,7 +148,7 @@ fn actual_index(s: &Store, name: &str) -> BTreeMap<String, BTreeSet<String>> {
         .into_iter()
         .map(|v| {
             let keys = s.index_keys(name, &v).unwrap().into_iter().map(|k| k.to_string()).collect();
-            (v.into(), keys)
+            (v.to_string(), keys)
         })
         .collect()
 }

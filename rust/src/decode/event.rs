@@ -123,6 +123,8 @@ fn decode_event(s: &mut Scanner<'_>, line: &[u8], fp: &FieldPaths) -> ScanResult
                 let (mut meta, mut spans) = (Meta::default(), StatusSpans::default());
                 let mut sl = if fp.is_empty() || ty == Some(Type::Error) { None } else { Some(fp.slots()) };
                 object_meta_and_status(s, &mut meta, &mut spans, sl.as_deref_mut().map(|sl| (fp, sl)))?;
+                // Found relative to the line; the object's JSON starts at `start`.
+                meta.shift_down(start as u32);
                 slots = sl;
                 obj = Decoded::Parsed((start, s.pos()), meta, spans);
             } else {
@@ -166,7 +168,7 @@ fn decode_event(s: &mut Scanner<'_>, line: &[u8], fp: &FieldPaths) -> ScanResult
             Ok(Line::Event(WatchEvent {
                 kind: EventKind::Bookmark,
                 object: None,
-                resource_version: meta.resource_version.as_str().into(),
+                resource_version: meta.resource_version.resolve(json).into(),
                 initial_events_end,
             }))
         }
@@ -176,7 +178,7 @@ fn decode_event(s: &mut Scanner<'_>, line: &[u8], fp: &FieldPaths) -> ScanResult
             if meta.name.is_empty() {
                 return Err(ScanError { pos: span.0, msg: "watch event object has no metadata.name" });
             }
-            let resource_version: Box<str> = meta.resource_version.as_str().into();
+            let resource_version: Box<str> = meta.resource_version.resolve(json).into();
             let mut object = Object::new(json.into(), meta);
             if let Some(mut sl) = slots {
                 // Captured relative to the line; the object's JSON starts at span.0.

@@ -7,7 +7,8 @@
 use super::capture::{FieldPaths, Span};
 use super::scan::{ScanResult, Scanner};
 use crate::error::Status;
-use crate::object::{Meta, OwnerRef, Text};
+use crate::object::{position, JsonStr, Meta};
+use std::borrow::Cow;
 
 /// Top-level fields of a Status, kept as spans because we only know the event is an ERROR
 /// once `type` has been read (and an ordinary object may carry fields with these names).
@@ -37,10 +38,12 @@ pub fn object_meta(s: &mut Scanner<'_>, meta: &mut Meta) -> ScanResult<()> {
             }
         } else if key.is(b"apiVersion") {
             dup(s, &mut seen, 2)?;
-            meta.api_version = s.str_value()?.to_text();
+            let v = s.str_value()?;
+            meta.api_version = s.json_str(v);
         } else if key.is(b"kind") {
             dup(s, &mut seen, 4)?;
-            meta.kind = s.str_value()?.to_text();
+            let v = s.str_value()?;
+            meta.kind = s.json_str(v);
         } else {
             s.skip_value()?;
         }
@@ -65,10 +68,12 @@ pub fn object_meta_and_status(
             }
         } else if key.is(b"apiVersion") {
             dup(s, &mut seen, 2)?;
-            meta.api_version = s.str_value()?.to_text();
+            let v = s.str_value()?;
+            meta.api_version = s.json_str(v);
         } else if key.is(b"kind") {
             dup(s, &mut seen, 4)?;
-            meta.kind = s.str_value()?.to_text();
+            let v = s.str_value()?;
+            meta.kind = s.json_str(v);
         } else if key.is(b"code") {
             st.code = Some(s.skip_value()?);
         } else if key.is(b"reason") {
@@ -104,23 +109,32 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]
     match k {
         b"name" => {
             dup(s, seen, 1)?;
-            meta.name = s.str_value()?.to_text();
+            let v = s.str_value()?;
+            meta.name = s.json_str(v);
         }
         b"namespace" => {
             dup(s, seen, 2)?;
-            meta.namespace = s.str_value()?.to_text();
+            let v = s.str_value()?;
+            meta.namespace = s.json_str(v);
         }
         b"uid" => {
             dup(s, seen, 4)?;
-            meta.uid = s.str_value()?.to_text();
+            let v = s.str_value()?;
+            meta.uid = s.json_str(v);
         }
         b"resourceVersion" => {
             dup(s, seen, 8)?;
-            meta.resource_version = s.str_value()?.to_text();
+            let v = s.str_value()?;
+            meta.resource_version = s.json_str(v);
         }
         b"labels" => {
             dup(s, seen, 16)?;
-            meta.labels = string_map(s)?;
+            let at = s.pos();
+            meta.labels_at = 0;
+            if !s.null()? {
+                validate_string_map(s)?;
+                meta.labels_at = position(at);
+            }
         }
         b"annotations" => {
             dup(s, seen, 32)?;
@@ -128,16 +142,11 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]
         }
         b"ownerReferences" => {
             dup(s, seen, 64)?;
-            meta.owner_refs.clear();
+            let at = s.pos();
+            meta.owners_at = 0;
             if !s.null()? {
-                s.array(|s| {
-                    let o = owner_ref(s)?;
-                    meta.owner_refs.push(o);
-                    Ok(())
-                })?;
-                // A Vec's first push reserves 4 elements: 3 spare OwnerRefs (~300 B) in
-                // every cached pod with one owner.
-                meta.owner_refs.shrink_to_fit();
+                s.array(|s| owner_ref(s).map(drop))?;
+                meta.owners_at = position(at);
             }
         }
         _ => {
@@ -149,26 +158,27 @@ fn metadata_field(s: &mut Scanner<'_>, meta: &mut Meta, seen: &mut u32, k: &[u8]
 
 /// `null` or an object of strings, as a `BTreeMap<String, String>` would see it: sorted by
 /// key, a repeated key keeps its last value.
-fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(Text, Text)>> {
-    let mut out: Vec<(Text, Text)> = Vec::new();
+fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(JsonStr, JsonStr)>> {
+    let mut out: Vec<(Cow<'_, str>, JsonStr, JsonStr)> = Vec::new();
     if s.null()? {
-        return Ok(out);
+        return Ok(Vec::new());
     }
     let mut sorted = true;
     s.object(|s, key| {
-        let v = s.str_value()?.to_text();
-        let k = key.to_text();
+        let v = s.str_value()?;
+        let v = s.json_str(v);
+        let k = (key.to_cow(), s.json_str(key));
         if let Some(last) = out.last() {
-            sorted &= last.0 < k;
+            sorted &= last.0 < k.0;
         }
-        out.push((k, v));
+        out.push((k.0, k.1, v));
         Ok(())
     })?;
     // The apiserver writes maps sorted (Go's encoding/json), so this is rarely needed.
     if !sorted {
         // Stable sort keeps equal keys in input order; keep the last of each run.
         out.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut dedup: Vec<(Text, Text)> = Vec::with_capacity(out.len());
+        let mut dedup: Vec<(Cow<'_, str>, JsonStr, JsonStr)> = Vec::with_capacity(out.len());
         for kv in out {
             match dedup.last_mut() {
                 Some(last) if last.0 == kv.0 => *last = kv,
@@ -177,9 +187,51 @@ fn string_map(s: &mut Scanner<'_>) -> ScanResult<Vec<(Text, Text)>> {
         }
         out = dedup;
     }
-    // Cached for the object's lifetime: no spare capacity (1-3 labels would reserve 4).
-    out.shrink_to_fit();
-    Ok(out)
+    Ok(out.into_iter().map(|(_, k, v)| (k, v)).collect())
+}
+
+/// The labels of an object whose `Meta::labels_at` is `at` (0: none), sorted by key with
+/// unique keys. The object was validated when decoded, so this cannot fail.
+pub fn labels_at(json: &[u8], at: u32) -> Vec<(JsonStr, JsonStr)> {
+    if at == 0 {
+        return Vec::new();
+    }
+    let r = string_map(&mut Scanner::at(json, at as usize));
+    debug_assert!(r.is_ok(), "labels re-read at a validated position");
+    r.unwrap_or_default()
+}
+
+/// The value of label `key` at `Meta::labels_at` `at` (the last, if the key repeats), without
+/// building the sorted list.
+pub fn label_at(json: &[u8], at: u32, key: &str) -> Option<JsonStr> {
+    if at == 0 {
+        return None;
+    }
+    let mut found = None;
+    let mut s = Scanner::at(json, at as usize);
+    let r = s.object(|s, k| {
+        let v = s.str_value()?;
+        if k.is(key.as_bytes()) {
+            found = Some(s.json_str(v));
+        }
+        Ok(())
+    });
+    debug_assert!(r.is_ok(), "labels re-read at a validated position");
+    found
+}
+
+/// The owner references at `Meta::owners_at` (0: none): `[apiVersion, kind, name, uid]`
+/// and `controller` each.
+pub fn owner_refs_at(json: &[u8], at: u32) -> Vec<([JsonStr; 4], bool)> {
+    let mut out = Vec::new();
+    if at != 0 {
+        let r = Scanner::at(json, at as usize).array(|s| {
+            out.push(owner_ref(s)?);
+            Ok(())
+        });
+        debug_assert!(r.is_ok(), "owner references re-read at a validated position");
+    }
+    out
 }
 
 /// `null` or an object of strings, checked and skipped (annotations: see `Meta`).
@@ -190,28 +242,29 @@ fn validate_string_map(s: &mut Scanner<'_>) -> ScanResult<()> {
     s.object(|s, _| s.str_value().map(drop))
 }
 
-fn owner_ref(s: &mut Scanner<'_>) -> ScanResult<OwnerRef> {
-    let mut o = OwnerRef::default();
+/// `[apiVersion, kind, name, uid]` (an absent one is an empty span) and `controller`.
+fn owner_ref(s: &mut Scanner<'_>) -> ScanResult<([JsonStr; 4], bool)> {
+    let mut o = ([JsonStr::default(); 4], false);
     let mut seen = 0u32;
     s.object(|s, key| {
-        if key.is(b"apiVersion") {
-            dup(s, &mut seen, 1)?;
-            o.api_version = s.str_value()?.to_text();
+        let slot = if key.is(b"apiVersion") {
+            0
         } else if key.is(b"kind") {
-            dup(s, &mut seen, 2)?;
-            o.kind = s.str_value()?.to_text();
+            1
         } else if key.is(b"name") {
-            dup(s, &mut seen, 4)?;
-            o.name = s.str_value()?.to_text();
+            2
         } else if key.is(b"uid") {
-            dup(s, &mut seen, 8)?;
-            o.uid = s.str_value()?.to_text();
+            3
         } else if key.is(b"controller") {
             dup(s, &mut seen, 16)?;
-            o.controller = s.opt_bool()?.unwrap_or(false);
+            o.1 = s.opt_bool()?.unwrap_or(false);
+            return Ok(());
         } else {
-            s.skip_value()?;
-        }
+            return s.skip_value().map(drop);
+        };
+        dup(s, &mut seen, 1 << slot)?;
+        let v = s.str_value()?;
+        o.0[slot] = s.json_str(v);
         Ok(())
     })?;
     Ok(o)

@@ -30,6 +30,7 @@ pub fn values_at_span(json: &[u8], span: [u32; 2]) -> Vec<String> {
         _ => Vec::new(),
     }
 }
+pub use meta::{label_at, labels_at, owner_refs_at};
 pub use trusted::annotation_trusted;
 
 use crate::error::{Error, Result, Status};
@@ -79,7 +80,9 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    pub fn new(opts: DecoderOptions) -> Decoder {
+    pub fn new(mut opts: DecoderOptions) -> Decoder {
+        // Objects are addressed with 32-bit positions (see object::MAX_OBJECT_BYTES).
+        opts.max_line_bytes = opts.max_line_bytes.min(crate::object::MAX_OBJECT_BYTES);
         Decoder {
             framing: if opts.http { Some(http::Framing::new()) } else { None },
             opts,

@@ -57,6 +57,15 @@ impl<'a> RawStr<'a> {
         unescape(self.raw).into()
     }
 
+    /// The decoded text, borrowed unless escaped.
+    pub fn to_cow(self) -> std::borrow::Cow<'a, str> {
+        if !self.escaped {
+            // The scanner validated UTF-8 inside strings.
+            return std::borrow::Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(self.raw) });
+        }
+        std::borrow::Cow::Owned(unescape(self.raw))
+    }
+
     /// Compare with an ASCII key without allocating in the common (unescaped) case.
     pub fn is(self, s: &[u8]) -> bool {
         if !self.escaped {
@@ -72,6 +81,11 @@ impl<'a> Scanner<'a> {
         Scanner { buf, pos: 0, depth: 0, nl_ws: true }
     }
 
+    /// A scanner over `buf` starting at `pos` (re-reading a value found before).
+    pub fn at(buf: &'a [u8], pos: usize) -> Self {
+        Scanner { buf, pos, depth: 0, nl_ws: true }
+    }
+
     /// A scanner for one watch line, where '\n' ends the line and is never whitespace.
     pub fn line(buf: &'a [u8]) -> Self {
         Scanner { buf, pos: 0, depth: 0, nl_ws: false }
@@ -79,6 +93,13 @@ impl<'a> Scanner<'a> {
 
     pub fn pos(&self) -> usize {
         self.pos
+    }
+
+    /// Where `r` (a string this scanner returned) is in the scanned buffer.
+    pub fn json_str(&self, r: RawStr<'a>) -> crate::object::JsonStr {
+        let start = r.raw.as_ptr() as usize - self.buf.as_ptr() as usize;
+        debug_assert!(start + r.raw.len() <= self.buf.len());
+        crate::object::JsonStr::new(start, r.raw.len(), r.escaped)
     }
 
     pub fn err<T>(&self, msg: &'static str) -> ScanResult<T> {

@@ -8,6 +8,7 @@ use pyo3::exceptions::PyBufferError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
+use std::borrow::Cow;
 use std::os::raw::{c_int, c_void};
 use std::sync::Arc;
 
@@ -36,41 +37,41 @@ impl PyStoredObject {
         &self.inner.key
     }
     #[getter]
-    fn namespace(&self) -> &str {
-        &self.inner.meta.namespace
+    fn namespace(&self) -> Cow<'_, str> {
+        self.inner.namespace()
     }
     #[getter]
-    fn name(&self) -> &str {
-        &self.inner.meta.name
+    fn name(&self) -> Cow<'_, str> {
+        self.inner.name()
     }
     #[getter]
-    fn uid(&self) -> &str {
-        &self.inner.meta.uid
+    fn uid(&self) -> Cow<'_, str> {
+        self.inner.uid()
     }
     #[getter]
-    fn resource_version(&self) -> &str {
-        &self.inner.meta.resource_version
+    fn resource_version(&self) -> Cow<'_, str> {
+        self.inner.resource_version()
     }
     #[getter]
-    fn kind(&self) -> &str {
-        &self.inner.meta.kind
+    fn kind(&self) -> Cow<'_, str> {
+        self.inner.kind()
     }
     #[getter]
-    fn api_version(&self) -> &str {
-        &self.inner.meta.api_version
+    fn api_version(&self) -> Cow<'_, str> {
+        self.inner.api_version()
     }
     #[getter]
     fn labels<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        for (k, v) in &self.inner.meta.labels {
-            d.set_item(&**k, &**v)?;
+        for (k, v) in self.inner.labels() {
+            d.set_item(&*k, &*v)?;
         }
         Ok(d)
     }
     #[getter]
     fn owner_references<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let l = PyList::empty(py);
-        for o in &self.inner.meta.owner_refs {
+        for o in &self.inner.owner_refs() {
             let d = PyDict::new(py);
             d.set_item("apiVersion", &*o.api_version)?;
             d.set_item("kind", &*o.kind)?;
@@ -91,9 +92,9 @@ impl PyStoredObject {
     fn __repr__(&self) -> String {
         format!(
             "<StoredObject {} {} rv={} ({} bytes)>",
-            self.inner.meta.kind,
+            self.inner.kind(),
             self.inner.key,
-            self.inner.meta.resource_version,
+            self.inner.resource_version(),
             self.inner.json.len()
         )
     }
