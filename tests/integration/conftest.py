@@ -113,3 +113,21 @@ def namespace(admin: httpx.Client) -> Iterator[str]:
     assert r.status_code == 201, r.text
     yield name
     admin.delete(f"/api/v1/namespaces/{name}")
+
+
+# The chaos cluster: its own etcd and kube-apiserver with --min-request-timeout=5, so
+# watches without timeoutSeconds end every 5-10 s. One per session, shared by every module.
+CHAOS_FLAGS = ["--min-request-timeout=5"]
+
+
+@pytest.fixture(scope="session")
+def chaos(cluster: Cluster) -> Iterator[Cluster]:
+    other = cluster.start_second_cluster(CHAOS_FLAGS)
+    yield other
+    other.stop()
+
+
+@pytest.fixture
+def chaos_admin(chaos: Cluster) -> Iterator[httpx.Client]:
+    with chaos.client(ADMIN) as c:
+        yield c

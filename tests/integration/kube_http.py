@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 Event = dict[str, Any]
+
+
+def new_namespace(client: httpx.Client, prefix: str = "t") -> str:
+    """A fresh namespace (on clusters without the per-test ``namespace`` fixture)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    create(client, "/api/v1/namespaces", {"metadata": {"name": name}})
+    return name
 
 
 def configmap(name: str, **data: str) -> dict[str, Any]:

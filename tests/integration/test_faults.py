@@ -7,12 +7,11 @@ The destructive ones run on a second cluster (its own etcd) started with a short
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from kube_http import configmap, create
+from kube_http import configmap, create, new_namespace
 
 from kfast.testing import ADMIN, USER, Cluster
 from kfast.testing._proc import poll
@@ -20,30 +19,11 @@ from kfast.testing._proc import poll
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def chaos(cluster: Cluster) -> Iterator[Cluster]:
-    other = cluster.start_second_cluster(["--min-request-timeout=5"])
-    yield other
-    other.stop()
-
-
-@pytest.fixture
-def chaos_admin(chaos: Cluster) -> Iterator[httpx.Client]:
-    with chaos.client(ADMIN) as c:
-        yield c
-
-
-def _new_namespace(client: httpx.Client) -> str:
-    name = f"f-{uuid.uuid4().hex[:10]}"
-    create(client, "/api/v1/namespaces", {"metadata": {"name": name}})
-    return name
-
-
 def test_second_cluster_is_separate(cluster: Cluster, chaos: Cluster,
                                     chaos_admin: httpx.Client, admin: httpx.Client) -> None:
     assert chaos.port != cluster.port
     assert chaos.etcd.url != cluster.etcd.url
-    ns = _new_namespace(chaos_admin)
+    ns = new_namespace(chaos_admin, "f")
     assert admin.get(f"/api/v1/namespaces/{ns}").status_code == 404
     assert "--min-request-timeout=5" in chaos.apiserver_argv()
 
@@ -64,7 +44,7 @@ def test_min_request_timeout_ends_watches_early(chaos_admin: httpx.Client) -> No
 
 def test_compaction_makes_old_exact_list_gone(chaos: Cluster,
                                               chaos_admin: httpx.Client) -> None:
-    base = f"/api/v1/namespaces/{_new_namespace(chaos_admin)}/configmaps"
+    base = f"/api/v1/namespaces/{new_namespace(chaos_admin, "f")}/configmaps"
     create(chaos_admin, base, configmap("before"))
     old_rv = chaos_admin.get(base).json()["metadata"]["resourceVersion"]
     exact = {"resourceVersion": old_rv, "resourceVersionMatch": "Exact"}
@@ -90,7 +70,7 @@ def test_compaction_makes_old_exact_list_gone(chaos: Cluster,
 
 def test_restart_apiserver_keeps_port_and_data(chaos: Cluster,
                                                chaos_admin: httpx.Client) -> None:
-    ns = _new_namespace(chaos_admin)
+    ns = new_namespace(chaos_admin, "f")
     port, pid = chaos.port, chaos.apiserver.pid
     chaos.restart_apiserver()
     assert chaos.port == port
@@ -113,7 +93,7 @@ def test_stop_and_start_etcd(chaos: Cluster) -> None:
         finally:
             chaos.start_etcd()
         chaos.wait_ready(timeout=120)
-        ns = _new_namespace(http)
+        ns = new_namespace(http, "f")
         assert http.get(f"/api/v1/namespaces/{ns}").status_code == 200
 
 

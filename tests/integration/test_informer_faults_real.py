@@ -2,20 +2,19 @@
 etcd compaction, delete + re-create during a gap, and watches cut short by the server.
 
 The destructive tests run on a second cluster with its own etcd (compaction covers a whole
-etcd) and ``--min-request-timeout=4``, so the session cluster stays clean for everyone.
+etcd) and ``--min-request-timeout=5``, so the session cluster stays clean for everyone.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from kube_http import configmap, create
+from kube_http import configmap, create, new_namespace
 
 import kfast
 from kfast._reflector import ReplaceStore, WatchListRequest, WatchRequest
@@ -88,13 +87,6 @@ class History:
 
 
 @pytest.fixture(scope="module")
-def chaos(cluster: Cluster) -> Iterator[Cluster]:
-    other = cluster.start_second_cluster(["--min-request-timeout=4"])
-    yield other
-    other.stop()
-
-
-@pytest.fixture(scope="module")
 def nocache(cluster: Cluster) -> Iterator[Cluster]:
     """Watches served by etcd itself (apiserver.md section 6): after a compaction a watch
     from an older RV answers 410 at once. (The watch cache keeps events in memory and only
@@ -102,18 +94,6 @@ def nocache(cluster: Cluster) -> Iterator[Cluster]:
     other = cluster.start_second_cluster(["--watch-cache=false"])
     yield other
     other.stop()
-
-
-@pytest.fixture
-def chaos_admin(chaos: Cluster) -> Iterator[httpx.Client]:
-    with chaos.client(ADMIN) as c:
-        yield c
-
-
-def new_namespace(client: httpx.Client) -> str:
-    name = f"i-{uuid.uuid4().hex[:10]}"
-    create(client, "/api/v1/namespaces", {"metadata": {"name": name}})
-    return name
 
 
 def test_streaming_list_on_the_real_server(cluster: Cluster, admin: httpx.Client, namespace: str) -> None:
@@ -153,7 +133,7 @@ def test_410_by_compaction_relists_with_tombstones_and_new_uids(nocache: Cluster
     # Two informers, one per initial-sync path, share the gap and the compaction.
     chaos = nocache
     chaos_admin = chaos.client(ADMIN)
-    ns = new_namespace(chaos_admin)
+    ns = new_namespace(chaos_admin, "i")
     base = f"/api/v1/namespaces/{ns}/configmaps"
     for i in range(6):
         create(chaos_admin, base, configmap(f"cm{i}", i=str(i)))
@@ -218,11 +198,11 @@ def test_410_by_compaction_relists_with_tombstones_and_new_uids(nocache: Cluster
 
 
 def test_short_server_timeouts_resume_without_relisting(chaos: Cluster, chaos_admin: httpx.Client) -> None:
-    ns, other = new_namespace(chaos_admin), new_namespace(chaos_admin)
+    ns, other = new_namespace(chaos_admin, "i"), new_namespace(chaos_admin, "i")
     base = f"/api/v1/namespaces/{ns}/configmaps"
     create(chaos_admin, base, configmap("a"))
     cfg = kfast.load_config(chaos.kubeconfig, context=chaos.context(ADMIN))
-    # No timeoutSeconds: the server ends each watch after 4-8 s (--min-request-timeout=4).
+    # No timeoutSeconds: the server ends each watch after 5-10 s (--min-request-timeout=5).
     inf = kfast.SharedIndexInformer(cfg, "configmaps", namespace=ns, min_watch_timeout=0)
     own_rvs: set[str] = set()
     inf.add_event_handler(lambda o: own_rvs.add(o.resource_version))

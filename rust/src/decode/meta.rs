@@ -29,26 +29,7 @@ fn dup(s: &Scanner<'_>, seen: &mut u32, bit: u32) -> ScanResult<()> {
 
 /// Extract `Meta` from the object starting at the scanner's position, validating it.
 pub fn object_meta(s: &mut Scanner<'_>, meta: &mut Meta) -> ScanResult<()> {
-    let mut seen = 0u32;
-    s.object(|s, key| {
-        if key.is(b"metadata") {
-            dup(s, &mut seen, 1)?;
-            if !s.null()? {
-                metadata(s, meta)?;
-            }
-        } else if key.is(b"apiVersion") {
-            dup(s, &mut seen, 2)?;
-            let v = s.str_value()?;
-            meta.api_version = s.json_str(v);
-        } else if key.is(b"kind") {
-            dup(s, &mut seen, 4)?;
-            let v = s.str_value()?;
-            meta.kind = s.json_str(v);
-        } else {
-            s.skip_value()?;
-        }
-        Ok(())
-    })
+    object_meta_and_status(s, meta, &mut StatusSpans::default(), None)
 }
 
 /// Like `object_meta`, but also remembers where a Status's code/reason/message are, and
