@@ -44,7 +44,7 @@ def test_min_request_timeout_ends_watches_early(chaos_admin: httpx.Client) -> No
 
 def test_compaction_makes_old_exact_list_gone(chaos: Cluster,
                                               chaos_admin: httpx.Client) -> None:
-    base = f"/api/v1/namespaces/{new_namespace(chaos_admin, "f")}/configmaps"
+    base = f"/api/v1/namespaces/{new_namespace(chaos_admin, 'f')}/configmaps"
     create(chaos_admin, base, configmap("before"))
     old_rv = chaos_admin.get(base).json()["metadata"]["resourceVersion"]
     exact = {"resourceVersion": old_rv, "resourceVersionMatch": "Exact"}
