@@ -10,10 +10,12 @@ notifications to Python handlers in one Python loop.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import inspect
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -200,6 +202,7 @@ class SharedIndexInformer:
             if self._started:
                 return self
             self._started = True
+        _running.add(self)
         name = f"kfast-{self.resource}"
         for target, suffix in ((self._runner.run, "reflector"), (self._process_loop, "processor")):
             t = threading.Thread(target=target, name=f"{name}-{suffix}", daemon=True)
@@ -254,6 +257,7 @@ class SharedIndexInformer:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop watching, let the processor deliver everything already in the FIFO (each
         notification exactly once), then join both threads."""
+        _running.discard(self)
         self._stop.set()
         self._runner.stop()
         reflector, processor = (self._threads + [None, None])[:2]
@@ -395,3 +399,19 @@ def _call1(fn: Handler, path: str, a: Any) -> None:
         fn(a)
     except Exception:  # noqa: BLE001
         log.exception("informer %s: delete handler %r failed", path, fn)
+
+
+# Informers still running when the interpreter exits are stopped first. Their threads are
+# daemons that spend most of their time in Rust with the GIL released; if finalisation made
+# such a thread exit while it re-took the GIL, unwinding through the Rust frames would abort
+# the whole process (exit 134) instead of letting a script that forgot stop() end normally.
+_running: weakref.WeakSet[SharedIndexInformer] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_running_informers() -> None:
+    for inf in list(_running):
+        try:
+            inf.stop(timeout=2.0)
+        except Exception:  # noqa: BLE001 - exiting anyway; never mask the real exit status
+            log.debug("stopping informer at exit failed", exc_info=True)
