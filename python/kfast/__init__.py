@@ -59,7 +59,7 @@ _LAZY = {
     "SharedIndexInformer": ("kfast.informer", "SharedIndexInformer"),
     "EventHandlerRegistration": ("kfast.informer", "EventHandlerRegistration"),
     "SharedInformerFactory": ("kfast._factory", "SharedInformerFactory"),
-    "GroupVersionResource": ("kfast._factory", "GroupVersionResource"),
+    "GroupVersionResource": ("kfast._gvk", "GroupVersionResource"),
     "InformerMetrics": ("kfast._metrics", "InformerMetrics"),
     "InformerEvent": ("kfast._aio", "Event"),
     "Lister": ("kfast._lister", "Lister"),

@@ -21,22 +21,11 @@ from typing import Any, NamedTuple
 
 from kfast._config import Config
 from kfast._feed import Transform
+from kfast._gvk import GroupVersionResource
 from kfast._wire import Wire
 from kfast.informer import SharedIndexInformer
 
 __all__ = ["GroupVersionResource", "InformerKey", "SharedInformerFactory", "Resolver"]
-
-
-class GroupVersionResource(NamedTuple):
-    """A resource as the API paths name it: ``("apps", "v1", "deployments")``; the core
-    group is ``""``."""
-
-    group: str
-    version: str
-    resource: str
-
-    def __str__(self) -> str:
-        return ".".join(p for p in (self.resource, self.version, self.group) if p)
 
 
 class InformerKey(NamedTuple):

@@ -6,6 +6,9 @@
     ├── ConfigError                 kubeconfig / in-cluster config is missing or broken
     ├── AuthError                   credentials could not be obtained at run time (an exec
     │                               plugin failed or printed garbage, an OIDC refresh failed)
+    ├── ResourceLookupError         a name the RESTMapper cannot turn into one resource
+    │   ├── NoMatchError            no served resource or kind has that name
+    │   └── AmbiguousResourceError  several do (carries the candidates)
     ├── DecodeError                 a watch/list body could not be decoded (carries the offset)
     │   └── LineTooLongError        one watch line exceeded the decoder's limit
     ├── TransportError              the connection failed (cause chained)
@@ -52,6 +55,9 @@ __all__ = [
     "KfastError",
     "ConfigError",
     "AuthError",
+    "ResourceLookupError",
+    "NoMatchError",
+    "AmbiguousResourceError",
     "DecodeError",
     "LineTooLongError",
     "TransportError",
@@ -99,6 +105,35 @@ class AuthError(KfastError):
     """Credentials could not be obtained while running: an exec plugin failed, printed
     something that is not an ExecCredential, or an OIDC refresh was refused. The message
     carries the plugin's stderr or the issuer's answer, never a token."""
+
+
+class ResourceLookupError(KfastError, LookupError):
+    """A resource or kind name could not be resolved to exactly one served resource.
+    Also a ``LookupError``, so code written against the factory's resolver hook catches it."""
+
+
+class NoMatchError(ResourceLookupError):
+    """Nothing the server serves matches the name (after one discovery refresh)."""
+
+    def __init__(self, message: str, name: str = "") -> None:
+        super().__init__(message)
+        self.name = name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.name))
+
+
+class AmbiguousResourceError(ResourceLookupError):
+    """The name matches several resources; ``candidates`` lists them (as
+    ``resource.version.group`` strings) so the caller can pick one."""
+
+    def __init__(self, message: str, name: str = "", candidates: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.name = name
+        self.candidates = tuple(candidates)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.name, self.candidates))
 
 
 class DecodeError(KfastError):
