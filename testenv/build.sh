@@ -12,7 +12,8 @@
 # Environment (all optional):
 #   KFAST_TESTENV_CACHE   root of the binary cache (default ~/.cache/kfast/testenv)
 #   KFAST_TESTENV_GOJOBS  `go build -p` value (default 2; 1 halves peak memory)
-#   GOCACHE, GOMODCACHE   Go's own caches; left at Go's defaults so they survive across runs
+#   GOCACHE               Go's build cache (default ~/.cache/kfast/go-build, beside the binaries)
+#   GOMODCACHE            Go's module cache (Go's default)
 set -euo pipefail
 
 KUBE_VERSION=v1.37.2
@@ -23,6 +24,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE_ROOT=${KFAST_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kfast/testenv}
 OUT=$CACHE_ROOT/$KUBE_VERSION
 GOJOBS=${KFAST_TESTENV_GOJOBS:-2}
+# The Go build cache lives with kfast's other caches unless the caller chose one.
+export GOCACHE=${GOCACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kfast/go-build}
 
 # Never fetch a toolchain, always let go.mod/go.sum be updated, build static binaries.
 export GOTOOLCHAIN=local
