@@ -41,7 +41,7 @@ from kfast._gvk import APIResource
 
 __all__ = [
     "DiscoveryClient", "AsyncDiscoveryClient", "DiscoveryData", "APIGroupInfo", "AGGREGATED_ACCEPT",
-    "DEFAULT_TTL", "default_cache_dir", "host_cache_dir",
+    "DEFAULT_TTL", "DEFAULT_CACHE_DIR", "default_cache_dir", "host_cache_dir",
 ]
 
 # A walk of a legacy server fetches every group-version; kubectl does it concurrently too.
