@@ -1,0 +1,170 @@
+"""RESTMapper and AsyncRESTMapper over a discovery client: one refresh on a miss (so resources
+created at run time are found), none on a hit or an ambiguity, shared refreshes, the
+factory resolver."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from _discovery_server import FakeDiscoveryServer, widget_resource
+
+from kfast import AsyncClient, Client, Config, RetryPolicy, SharedInformerFactory, errors
+from kfast._gvk import GroupVersionKind, GroupVersionResource
+from kfast._restmapper import AsyncRESTMapper, RESTMapper
+from kfast.discovery import AsyncDiscoveryClient, DiscoveryClient
+
+modes = pytest.mark.parametrize("mode", ["sync", "async"])
+CFG = Config.for_url("http://k8s.test:6443", token="t")
+
+
+class Mapper:
+    """The same calls on a RESTMapper or an AsyncRESTMapper (each call its own event loop
+    would break the async client, so async calls run on one loop kept for the test)."""
+
+    def __init__(self, mode: str, server: FakeDiscoveryServer, cache_dir: Path | None = None) -> None:
+        self.mode = mode
+        transport = httpx.MockTransport(server)
+        if mode == "sync":
+            self.client: Any = Client(CFG, transport=transport, retry=RetryPolicy(max_attempts=1))
+            self.mapper: Any = RESTMapper(DiscoveryClient(self.client, cache_dir=cache_dir))
+        else:
+            self.loop = asyncio.new_event_loop()
+            self.client = AsyncClient(CFG, transport=transport, retry=RetryPolicy(max_attempts=1))
+            self.mapper = AsyncRESTMapper(AsyncDiscoveryClient(self.client, cache_dir=cache_dir))
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        fn = getattr(self.mapper, name)
+        if self.mode == "sync":
+            return fn  # type: ignore[no-any-return]
+        return lambda *a: self.loop.run_until_complete(fn(*a))
+
+    def close(self) -> None:
+        if self.mode == "sync":
+            self.client.close()
+        else:
+            self.loop.run_until_complete(self.client.close())
+            self.loop.close()
+
+
+@pytest.fixture
+def mk() -> Any:
+    made: list[Mapper] = []
+
+    def make(mode: str, server: FakeDiscoveryServer, cache_dir: Path | None = None) -> Mapper:
+        made.append(Mapper(mode, server, cache_dir))
+        return made[-1]
+
+    yield make
+    for m in made:
+        m.close()
+
+
+@modes
+def test_a_resource_created_later_is_found_after_one_refresh(mode: str, mk: Any) -> None:
+    server = FakeDiscoveryServer()
+    m = mk(mode, server)
+    assert m.resource_for("deploy").resource == "deployments"
+    assert m.resource_for("po").resource == "pods"  # hits: no more requests
+    assert server.paths() == ["/api", "/apis"]
+    server.add_group("stable.example.com", ["v1"], [widget_resource(short_names=("wd",), categories=("all",))])
+    w = m.resource_for("wd")
+    assert str(w.gvr) == "widgets.v1.stable.example.com" and w.namespaced is True
+    assert server.paths() == ["/api", "/apis"] * 2
+    assert m.kind_for(GroupVersionResource("stable.example.com", "v1", "widgets")) == GroupVersionKind(
+        "stable.example.com", "v1", "Widget")
+    assert "widgets" in [r.resource for r in m.resources_for_category("all")]
+    assert server.paths() == ["/api", "/apis"] * 2
+
+
+@modes
+def test_an_unknown_name_costs_one_refresh_then_no_match(mode: str, mk: Any) -> None:
+    server = FakeDiscoveryServer()
+    m = mk(mode, server)
+    with pytest.raises(errors.NoMatchError, match="nosuch"):
+        m.resource_for("nosuch")
+    assert server.paths() == ["/api", "/apis"] * 2
+    with pytest.raises(errors.NoMatchError):
+        m.resource_for_kind(GroupVersionKind("apps", "v1", "Nope"))
+    assert len(server.requests) == 6
+    assert m.resources_for_category("nope") == []
+    assert len(server.requests) == 8
+
+
+@modes
+def test_an_ambiguous_name_does_not_refresh(mode: str, mk: Any) -> None:
+    server = FakeDiscoveryServer()
+    server.add_group("a.example.com", ["v1"], [widget_resource()])
+    server.add_group("b.example.com", ["v1"], [widget_resource()])
+    m = mk(mode, server)
+    with pytest.raises(errors.AmbiguousResourceError):
+        m.resource_for("widgets")
+    assert server.paths() == ["/api", "/apis"]
+
+
+@modes
+def test_a_miss_bypasses_a_fresh_disk_cache(mode: str, mk: Any, tmp_path: Path) -> None:
+    mk(mode, FakeDiscoveryServer(), tmp_path).resource_for("po")  # writes the cache
+    server = FakeDiscoveryServer()
+    server.add_group("stable.example.com", ["v1"], [widget_resource()])
+    m = mk(mode, server, tmp_path)
+    assert m.resource_for("deploy").resource == "deployments" and server.requests == []
+    assert m.resource_for("widgets").group == "stable.example.com"
+    assert server.paths() == ["/api", "/apis"]
+    # the refresh rewrote the cache: a third mapper knows widgets without asking
+    third = FakeDiscoveryServer()
+    assert mk(mode, third, tmp_path).resource_for("widgets").group == "stable.example.com"
+    assert third.requests == []
+
+
+def test_concurrent_misses_share_one_refresh() -> None:
+    server = FakeDiscoveryServer()
+    gate = threading.Event()
+    inner = server.__call__
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        if len(server.requests) >= 2:
+            gate.wait(5)
+        return inner(request)
+
+    with Client(CFG, transport=httpx.MockTransport(slow)) as c:
+        m = RESTMapper(DiscoveryClient(c, cache_dir=None))
+        m.resource_for("po")
+        server.add_group("stable.example.com", ["v1"], [widget_resource()])
+        found: list[str] = []
+        threads = [threading.Thread(target=lambda: found.append(str(m.resource_for("widgets").gvr)))
+                   for _ in range(4)]
+        for t in threads:
+            t.start()
+        gate.set()
+        for t in threads:
+            t.join(10)
+    assert found == ["widgets.v1.stable.example.com"] * 4
+    assert server.paths() == ["/api", "/apis"] * 2
+
+
+def test_resolver_for_the_informer_factory() -> None:
+    server = FakeDiscoveryServer()
+    with Client(CFG, transport=httpx.MockTransport(server)) as c:
+        m = RESTMapper(DiscoveryClient(c, cache_dir=None))
+        assert m.resolver("deploy") == GroupVersionResource("apps", "v1", "deployments")
+        with SharedInformerFactory(CFG, resolver=m.resolver) as f:
+            assert f.resolve("Deployment.apps") == GroupVersionResource("apps", "v1", "deployments")
+            assert f.resolve("hpa") == GroupVersionResource("autoscaling", "v2", "horizontalpodautoscalers")
+            with pytest.raises(LookupError):
+                f.resolve("nosuch")
+
+
+def test_reset_forgets_discovery() -> None:
+    server = FakeDiscoveryServer()
+    with Client(CFG, transport=httpx.MockTransport(server)) as c:
+        m = RESTMapper(DiscoveryClient(c, cache_dir=None))
+        m.resource_for("po")
+        m.reset()
+        m.resource_for("po")
+    assert server.paths() == ["/api", "/apis"] * 2
