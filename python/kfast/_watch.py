@@ -37,7 +37,7 @@ import httpx
 import msgspec
 
 from kfast import _native
-from kfast._core import Core
+from kfast._core import Core, Sleep
 from kfast._rest_core import RestRequests
 from kfast._stream import Close, Emit, ReadChunk, StreamStep, Streams, adrive, drive
 from kfast._transport import map_transport_error
@@ -94,6 +94,7 @@ class WatchState:
         self.stopped = False
         self.end_reason: Literal["timeout", "stopped"] | None = None
         self.requests_opened = 0
+        self._quick_ends = 0
         self._kind = requests.resource.kind
         self._api_version = requests.resource.group_version
 
@@ -109,7 +110,9 @@ class WatchState:
         timeout = self.server_timeout_seconds
         if self.deadline is not None:
             left = self.deadline - self.clock()
-            if left < 1.0:  # timeoutSeconds is whole seconds: less than one is the end
+            # timeoutSeconds is whole seconds: after the first request, less than one
+            # second left is the end.
+            if left <= 0 or (left < 1.0 and self.requests_opened):
                 self.end_reason = "timeout"
                 self.stopped = True
                 return None
@@ -148,8 +151,19 @@ class WatchState:
                                                "metadata": meta}))
         return out
 
+    def quiet_end_backoff(self, started: float, got_events: bool) -> float:
+        """Seconds to wait before resuming a request that ended at once with nothing in it
+        (a server or proxy that keeps closing watches must not be hammered)."""
+        if got_events or self.clock() - started >= 1.0:
+            self._quick_ends = 0
+            return 0.0
+        self._quick_ends += 1
+        return min(5.0, 0.05 * 2.0 ** self._quick_ends)
+
     def steps(self, core: Core) -> Generator[StreamStep, Any, None]:
         while (req := self.next_request()) is not None:
+            started = self.clock()
+            got_events = False
             resp = yield from core.call(req, stream=True)
             decoder = _native.WatchDecoder(http=False)
             while True:
@@ -163,6 +177,7 @@ class WatchState:
                     break
                 raw = decoder.feed(chunk)
                 if raw:
+                    got_events = True
                     yield Emit(self.events(raw))
                     if self.stopped:
                         return
@@ -170,6 +185,9 @@ class WatchState:
                 # now, so that an ERROR event arriving last cannot wait for more bytes.
                 decoder.feed(_EMPTY)
             yield Close(resp)
+            wait = self.quiet_end_backoff(started, got_events)
+            if wait and not self.stopped:
+                yield Sleep(wait, "watch ended at once without events")
 
 
 class Watch:
