@@ -280,11 +280,12 @@ def test_watch_state_ends_at_the_callers_timeout() -> None:
 
 @modes
 def test_watch_over_a_short_timeout_ends_by_itself(mode: str) -> None:
-    # Each request ends at once (an empty body); the watch resumes until its 1 s is over.
+    # Each request ends at once after a bookmark; the watch resumes until less than a
+    # second of its 2 s is left.
     seen, handler = recorder(lambda r: chunked([bookmark("7")]))
-    events = call(mode, handler, "watch", resource_version="1", timeout_seconds=1)
+    events = call(mode, handler, "watch", resource_version="1", timeout_seconds=2)
     assert events and all(e.type == "BOOKMARK" for e in events)
-    assert seen[0].url.params["timeoutSeconds"] == "1"
+    assert seen[0].url.params["timeoutSeconds"] == "2"
     assert len(seen) > 1 and all(r.url.params["resourceVersion"] == "7" for r in seen[1:])
 
 
