@@ -33,6 +33,12 @@ __all__ = [
     "load_incluster_config",
     "Client",
     "AsyncClient",
+    "ResourceClient",
+    "AsyncResourceClient",
+    "ALL_NAMESPACES",
+    "WatchEvent",
+    "Watch",
+    "AsyncWatch",
     "RetryPolicy",
     "LogOnceWarningHandler",
     "SharedIndexInformer",
@@ -90,6 +96,12 @@ _LAZY = {
     "Indexer": ("kfast._native", "Indexer"),
     "DeltaFIFO": ("kfast._native", "DeltaFIFO"),
     "IndexFunc": ("kfast._native", "IndexFunc"),
+    "ResourceClient": ("kfast._resource", "ResourceClient"),
+    "AsyncResourceClient": ("kfast._resource_async", "AsyncResourceClient"),
+    "ALL_NAMESPACES": ("kfast._rest_core", "ALL_NAMESPACES"),
+    "WatchEvent": ("kfast._watch", "WatchEvent"),
+    "Watch": ("kfast._watch", "Watch"),
+    "AsyncWatch": ("kfast._watch", "AsyncWatch"),
 }
 
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import httpx
 
 from kfast._config import Config, load_config
-from kfast._core import Core, Params, RetryPolicy, Sleep, Step
+from kfast._core import Core, Params, Read, RetryPolicy, Send, Sleep, Step
 from kfast._transport import AsyncTransport
 from kfast._warnings import LogOnceWarningHandler, WarningHandler
 
@@ -99,6 +99,15 @@ class _Common:
         return {**(headers or {}), "Content-Type": ctype}
 
 
+def _with_timeout(step: Send, timeout: httpx.Timeout) -> httpx.Request:
+    # Requests built by Core (not by httpx.Client.build_request) carry no timeout, and
+    # httpcore then waits forever: give them the client's unless the caller chose one.
+    req = step.request
+    if "timeout" not in req.extensions:
+        req.extensions["timeout"] = timeout.as_dict()
+    return req
+
+
 class Client(_Common):
     """A synchronous Kubernetes API client. Thread-safe; use one per process and config."""
 
@@ -130,18 +139,38 @@ class Client(_Common):
                 step = steps.send(reply)
             except StopIteration as stop:
                 return stop.value
-            if isinstance(step, Sleep):
-                time.sleep(step.seconds)
-                reply = None
-                continue
+            reply = self._perform(step)
+
+    def _perform(self, step: Step) -> Any:
+        """Do what one step of :meth:`Core.call` asks; the reply (or httpx error) to send back."""
+        if isinstance(step, Sleep):
+            time.sleep(step.seconds)
+            return None
+        if isinstance(step, Read):
             try:
-                reply = self._http.send(step.request)
+                step.response.read()
             except httpx.HTTPError as e:
-                reply = e
+                return e
+            finally:
+                step.response.close()
+            return None
+        try:
+            return self._http.send(_with_timeout(step, self._http.timeout), stream=step.stream)
+        except httpx.HTTPError as e:
+            return e
 
     def send(self, request: httpx.Request) -> httpx.Response:
         """Send a built request with rate limiting, retries and typed errors; body read."""
         resp: httpx.Response = self._drive(self._core.call(request, decode=False))
+        return resp
+
+    def open_stream(self, request: httpx.Request) -> httpx.Response:
+        """Send a built request as :meth:`send` does (rate limit, retries, typed errors on
+        open) and return the 2xx response with its body unread, for watches and logs. The
+        caller reads it (``iter_bytes``) and must close it. A timeout in
+        ``request.extensions["timeout"]`` (an ``httpx.Timeout.as_dict()``) wins over the
+        client's: a quiet watch needs a read timeout longer than its timeoutSeconds."""
+        resp: httpx.Response = self._drive(self._core.call(request, stream=True))
         return resp
 
     def request(
@@ -223,17 +252,32 @@ class AsyncClient(_Common):
                 step = steps.send(reply)
             except StopIteration as stop:
                 return stop.value
-            if isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
-                reply = None
-                continue
+            reply = await self._perform(step)
+
+    async def _perform(self, step: Step) -> Any:
+        if isinstance(step, Sleep):
+            await asyncio.sleep(step.seconds)
+            return None
+        if isinstance(step, Read):
             try:
-                reply = await self._http.send(step.request)
+                await step.response.aread()
             except httpx.HTTPError as e:
-                reply = e
+                return e
+            finally:
+                await step.response.aclose()
+            return None
+        try:
+            return await self._http.send(_with_timeout(step, self._http.timeout), stream=step.stream)
+        except httpx.HTTPError as e:
+            return e
 
     async def send(self, request: httpx.Request) -> httpx.Response:
         resp: httpx.Response = await self._drive(self._core.call(request, decode=False))
+        return resp
+
+    async def open_stream(self, request: httpx.Request) -> httpx.Response:
+        """The asyncio twin of :meth:`Client.open_stream`; close with ``await resp.aclose()``."""
+        resp: httpx.Response = await self._drive(self._core.call(request, stream=True))
         return resp
 
     async def request(

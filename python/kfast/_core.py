@@ -24,7 +24,7 @@ from kfast._ratelimit import TokenBucket
 from kfast._transport import connection_was_used, map_transport_error
 from kfast._warnings import WarningHandler, parse_warning_header
 
-__all__ = ["Core", "RetryPolicy", "Send", "Sleep", "Step", "IDEMPOTENT_METHODS", "decode_body",
+__all__ = ["Core", "RetryPolicy", "Send", "Sleep", "Read", "Step", "IDEMPOTENT_METHODS", "decode_body",
            "error_from_response"]
 
 log = logging.getLogger("kfast.client")
@@ -38,7 +38,10 @@ Params = Mapping[str, str | int | float | bool | list[str]] | None
 
 @dataclass(frozen=True)
 class Send:
+    """Send ``request``; with ``stream`` the reply is a response whose body is not read yet."""
+
     request: httpx.Request
+    stream: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,16 @@ class Sleep:
     reason: str
 
 
-Step = Send | Sleep
+@dataclass(frozen=True)
+class Read:
+    """Read the body of a streamed ``response`` whole, then close it (reply None or the
+    exception): an error answer to a streamed request is mapped from its Status body, and a
+    response that will be retried must give its connection back first."""
+
+    response: httpx.Response
+
+
+Step = Send | Sleep | Read
 Outcome = httpx.Response | BaseException
 
 
@@ -171,7 +183,10 @@ class Core:
             req.extensions["sni_hostname"] = self.tls_server_name
         return req
 
-    def call(self, request: httpx.Request, *, decode: bool = True) -> Generator[Step, Any, Any]:
+    def call(self, request: httpx.Request, *, decode: bool = True,
+             stream: bool = False) -> Generator[Step, Any, Any]:
+        """One call. With ``stream`` a 2xx answer is returned open, its body unread (watch,
+        logs: the caller reads and closes it); errors and retries are as for any call."""
         method = request.method
         attempt = 1
         while True:
@@ -179,7 +194,7 @@ class Core:
                 delay = self.limiter.reserve()
                 if delay > 0:
                     yield Sleep(delay, "client-side rate limit")
-            outcome: Outcome = yield Send(request)
+            outcome: Outcome = yield Send(request, stream)
             if isinstance(outcome, BaseException):
                 wait = self.retry.after_error(method, outcome, attempt)
                 if wait is None:
@@ -190,7 +205,11 @@ class Core:
             else:
                 self.report_warnings(outcome)
                 if outcome.status_code < 400:
+                    if stream:
+                        return outcome
                     return decode_body(outcome) if decode else outcome
+                if stream:
+                    yield Read(outcome)  # the Status body, and the connection back to the pool
                 wait = self.retry.after_response(method, outcome, attempt)
                 if wait is None:
                     api_err = error_from_response(outcome)

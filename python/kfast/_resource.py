@@ -1,0 +1,254 @@
+"""``ResourceClient``: the verbs of one API resource over :class:`kfast.Client`.
+
+::
+
+    cms = kfast.ResourceClient(client, APIResource("", "v1", "configmaps", "ConfigMap", namespaced=True))
+    cms.create({"metadata": {"name": "a"}, "data": {"k": "v"}})
+    cms.list(label_selector="app=web")["items"]
+    for ev in cms.watch(resource_version=rv, timeout_seconds=60):
+        print(ev.type, ev.object["metadata"]["name"])
+
+Objects go in and come out as plain dicts (decoded by msgspec). Every method takes
+``namespace``: for a namespaced resource None means the client's default namespace (for
+create/replace/apply, the object's ``metadata.namespace`` when it sets one; a ValueError if
+it contradicts an explicit one), and :data:`kfast.ALL_NAMESPACES` means every namespace
+(list, iter_list, watch and delete_collection only). Cluster-scoped resources ignore it;
+when the scope is unknown (``APIResource.namespaced is None``) a namespace goes in the path
+only when given (as the argument or in the object).
+
+Failures raise the typed errors of :mod:`kfast.errors`; the client's rate limiter, retries
+and warning handler apply to every request. The asyncio twin is
+:class:`kfast.AsyncResourceClient`; both build their requests with
+:class:`kfast._rest_core.RestRequests` and differ only where they wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from kfast._gvk import APIResource
+from kfast._list import ListPager, Merged, list_steps, unseen
+from kfast._logs import log_params, log_steps
+from kfast._rest_core import Body, RestRequests
+from kfast._stream import drive
+from kfast._watch import Watch, WatchState
+
+if TYPE_CHECKING:
+    from kfast._client import AsyncClient, Client, PatchType
+
+__all__ = ["ResourceClient", "ResourceBase"]
+
+Obj = dict[str, Any]
+
+
+class ResourceBase:
+    """What both resource clients share: the resource, and request building (no I/O)."""
+
+    def __init__(self, client: Client | AsyncClient, resource: APIResource, *,
+                 metadata_only: bool = False) -> None:
+        self.resource = resource
+        self.metadata_only = metadata_only
+        self._rq = RestRequests(client, resource, metadata_only=metadata_only)
+
+    def __repr__(self) -> str:
+        extra = ", metadata_only=True" if self.metadata_only else ""
+        return f"{type(self).__name__}({self.resource.gvr}{extra})"
+
+    def _pager(self, namespace: str | None, limit: int | None, **params: Any) -> ListPager:
+        ns = self._rq.namespace(namespace, collection=True)
+        return ListPager(self._rq, ns, self._rq.list_params(limit=limit, **params))
+
+    def _watch_state(self, namespace: str | None, **kw: Any) -> WatchState:
+        return WatchState(self._rq, self._rq.namespace(namespace, collection=True), **kw)
+
+    def _logs_request(self, name: str, namespace: str | None, **opts: Any) -> httpx.Request:
+        return self._rq.logs(name, namespace=namespace, params=log_params(**opts))
+
+
+class ResourceClient(ResourceBase):
+    """The verbs of one resource over a :class:`kfast.Client` (see the module docstring)."""
+
+    def __init__(self, client: Client, resource: APIResource, *, metadata_only: bool = False) -> None:
+        super().__init__(client, resource, metadata_only=metadata_only)
+        self._client = client
+
+    def _call(self, request: Any) -> Obj:
+        out: Obj = self._client._drive(self._client._core.call(request))
+        return out
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, name: str, *, namespace: str | None = None, resource_version: str | None = None) -> Obj:
+        """The object (PartialObjectMetadata when ``metadata_only``). ``resource_version``
+        "0" lets the server answer from its cache."""
+        return self._call(self._rq.get(name, namespace=namespace, resource_version=resource_version))
+
+    def list(self, *, namespace: str | None = None, label_selector: str | None = None,
+             field_selector: str | None = None, limit: int | None = 500,
+             resource_version: str | None = None, resource_version_match: str | None = None,
+             timeout_seconds: int | None = None) -> Obj:
+        """The whole collection as one list object (kind, apiVersion, metadata with the
+        list's resourceVersion, items), fetched ``limit`` objects per request (None or 0:
+        one unpaged request). All pages belong to one snapshot; if a continue token expires
+        while paging, the result is that of one full unpaged list instead (client-go)."""
+        pager = self._pager(namespace, limit, label_selector=label_selector, field_selector=field_selector,
+                            resource_version=resource_version, resource_version_match=resource_version_match,
+                            timeout_seconds=timeout_seconds)
+        merged = Merged()
+        for page in drive(self._client, list_steps(self._client._core, pager)):
+            merged.add(page)
+        return merged.result()
+
+    def iter_list(self, *, namespace: str | None = None, label_selector: str | None = None,
+                  field_selector: str | None = None, limit: int | None = 500,
+                  resource_version: str | None = None, resource_version_match: str | None = None,
+                  timeout_seconds: int | None = None) -> Iterator[Obj]:
+        """The items of the collection, one page in memory at a time.
+
+        Guarantee: each object key (namespace/name) is yielded at most once, in key order.
+        Normally all items come from one snapshot. If a continue token expires mid-way
+        (410 Expired), the rest comes from one full unpaged list at the resourceVersion
+        first asked for (a newer snapshot), skipping the keys up to the last one already
+        yielded: an object created meanwhile with a key before that point is not yielded,
+        and one deleted meanwhile after it is not yielded either."""
+        pager = self._pager(namespace, limit, label_selector=label_selector, field_selector=field_selector,
+                            resource_version=resource_version, resource_version_match=resource_version_match,
+                            timeout_seconds=timeout_seconds)
+        return self._iter_items(pager)
+
+    def _iter_items(self, pager: ListPager) -> Iterator[Obj]:
+        for page in drive(self._client, list_steps(self._client._core, pager)):
+            yield from unseen(page, pager.skip_through if page.restart else None)
+
+    def watch(self, *, namespace: str | None = None, label_selector: str | None = None,
+              field_selector: str | None = None, resource_version: str | None = None,
+              timeout_seconds: int | None = None, allow_bookmarks: bool = True,
+              send_initial_events: bool = False, server_timeout_seconds: int | None = None) -> Watch:
+        """A :class:`~kfast._watch.Watch`: iterate it for :class:`WatchEvent` values. It
+        resumes by itself when the server ends a request, until ``timeout_seconds`` (None:
+        until stopped) or :meth:`Watch.stop`/``close``; see :mod:`kfast._watch`."""
+        state = self._watch_state(namespace, label_selector=label_selector, field_selector=field_selector,
+                                  resource_version=resource_version, timeout_seconds=timeout_seconds,
+                                  allow_bookmarks=allow_bookmarks, send_initial_events=send_initial_events,
+                                  server_timeout_seconds=server_timeout_seconds)
+        return Watch(self._client, state)
+
+    # -- writes --------------------------------------------------------------------------
+
+    def create(self, obj: Body, *, namespace: str | None = None, dry_run: bool = False,
+               field_manager: str | None = None, field_validation: str | None = None) -> Obj:
+        """POST the object; returns it as stored (as it would be, with ``dry_run``)."""
+        return self._call(self._rq.create(obj, namespace=namespace, dry_run=dry_run, field_manager=field_manager,
+                                          field_validation=field_validation))
+
+    def replace(self, obj: Body, *, namespace: str | None = None, dry_run: bool = False,
+                field_manager: str | None = None, field_validation: str | None = None) -> Obj:
+        """PUT the object (named by its metadata.name). With metadata.resourceVersion set,
+        a concurrent change raises :class:`kfast.errors.Conflict`."""
+        return self._call(self._rq.replace(obj, namespace=namespace, dry_run=dry_run, field_manager=field_manager,
+                                           field_validation=field_validation))
+
+    def patch(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType = "strategic",
+              field_manager: str | None = None, force: bool | None = None, dry_run: bool = False,
+              field_validation: str | None = None, subresource: str | None = None) -> Obj:
+        """PATCH with ``patch_type`` "strategic" (built-in kinds only), "merge" (RFC 7386),
+        "json" (RFC 6902, a list of operations) or "apply" (server-side apply: needs
+        ``field_manager``; ``force`` takes over conflicting fields)."""
+        return self._call(self._rq.patch(name, body, patch_type=patch_type, namespace=namespace,
+                                         field_manager=field_manager, force=force, dry_run=dry_run,
+                                         field_validation=field_validation, subresource=subresource))
+
+    def apply(self, obj: Body, *, field_manager: str, namespace: str | None = None, force: bool = False,
+              dry_run: bool = False, field_validation: str | None = None, subresource: str | None = None) -> Obj:
+        """Server-side apply of ``obj`` (apiVersion, kind and metadata.name required). A
+        field owned by another manager raises :class:`kfast.errors.Conflict` unless ``force``."""
+        return self._call(self._rq.apply(obj, field_manager=field_manager, namespace=namespace, force=force,
+                                         dry_run=dry_run, field_validation=field_validation,
+                                         subresource=subresource))
+
+    def delete(self, name: str, *, namespace: str | None = None, propagation_policy: str | None = None,
+               grace_period_seconds: int | None = None, preconditions: Mapping[str, str] | None = None,
+               dry_run: bool = False) -> Obj:
+        """DELETE. Returns what the server answers: the object (still present, with a
+        deletionTimestamp, when finalizers or a grace period hold it; or as it was) or a
+        ``Status`` (kind "Status", status "Success") for some resources. ``preconditions``
+        ({"uid": ..., "resourceVersion": ...}) that do not hold raise Conflict."""
+        return self._call(self._rq.delete(name, namespace=namespace, propagation_policy=propagation_policy,
+                                          grace_period_seconds=grace_period_seconds,
+                                          preconditions=preconditions, dry_run=dry_run))
+
+    def delete_collection(self, *, namespace: str | None = None, label_selector: str | None = None,
+                          field_selector: str | None = None, propagation_policy: str | None = None,
+                          grace_period_seconds: int | None = None, dry_run: bool = False) -> Obj:
+        """DELETE the matching objects; returns the server's answer (a list or a Status)."""
+        return self._call(self._rq.delete_collection(
+            namespace=namespace, label_selector=label_selector, field_selector=field_selector,
+            propagation_policy=propagation_policy, grace_period_seconds=grace_period_seconds, dry_run=dry_run))
+
+    # -- subresources ----------------------------------------------------------------------
+
+    def get_status(self, name: str, *, namespace: str | None = None) -> Obj:
+        return self._call(self._rq.get(name, namespace=namespace, subresource="status"))
+
+    def replace_status(self, obj: Body, *, namespace: str | None = None, dry_run: bool = False,
+                       field_manager: str | None = None, field_validation: str | None = None) -> Obj:
+        """PUT to ``<name>/status``: only the status is changed."""
+        return self._call(self._rq.replace(obj, namespace=namespace, subresource="status", dry_run=dry_run,
+                                           field_manager=field_manager, field_validation=field_validation))
+
+    def patch_status(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType = "merge",
+                     field_manager: str | None = None, force: bool | None = None, dry_run: bool = False,
+                     field_validation: str | None = None) -> Obj:
+        """PATCH ``<name>/status`` (default "merge", which custom resources accept too)."""
+        return self.patch(name, body, namespace=namespace, patch_type=patch_type, field_manager=field_manager,
+                          force=force, dry_run=dry_run, field_validation=field_validation, subresource="status")
+
+    def get_scale(self, name: str, *, namespace: str | None = None) -> Obj:
+        """The autoscaling/v1 ``Scale`` of the object (spec.replicas, status.replicas/selector)."""
+        return self._call(self._rq.get(name, namespace=namespace, subresource="scale"))
+
+    def replace_scale(self, name: str, scale: Body, *, namespace: str | None = None, dry_run: bool = False,
+                      field_manager: str | None = None, field_validation: str | None = None) -> Obj:
+        """PUT a ``Scale`` (as read by :meth:`get_scale`, with spec.replicas changed)."""
+        return self._call(self._rq.replace(scale, namespace=namespace, name=name, subresource="scale",
+                                           dry_run=dry_run, field_manager=field_manager,
+                                           field_validation=field_validation))
+
+    def patch_scale(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType = "merge",
+                    field_manager: str | None = None, force: bool | None = None, dry_run: bool = False) -> Obj:
+        """PATCH the ``Scale``, e.g. ``{"spec": {"replicas": 3}}``."""
+        return self.patch(name, body, namespace=namespace, patch_type=patch_type, field_manager=field_manager,
+                          force=force, dry_run=dry_run, subresource="scale")
+
+    def evict(self, name: str, *, namespace: str | None = None,
+              delete_options: Mapping[str, Any] | None = None) -> Obj:
+        """POST a policy/v1 Eviction for a pod (honours PodDisruptionBudgets: a refused
+        eviction raises TooManyRequests). Returns the server's Status."""
+        return self._call(self._rq.evict(name, namespace=namespace, delete_options=delete_options))
+
+    def logs(self, name: str, *, namespace: str | None = None, container: str | None = None,
+             follow: bool = False, tail_lines: int | None = None, since_seconds: int | None = None,
+             since_time: datetime | str | None = None, timestamps: bool = False, previous: bool = False,
+             limit_bytes: int | None = None) -> Iterator[str]:
+        """The pod's log, streamed: lines (without ``\\n``) as they arrive; with ``follow``,
+        until the container ends or the iteration is left."""
+        req = self._logs_request(name, namespace, container=container, follow=follow, tail_lines=tail_lines,
+                                 since_seconds=since_seconds, since_time=since_time, timestamps=timestamps,
+                                 previous=previous, limit_bytes=limit_bytes)
+        return drive(self._client, log_steps(self._client._core, req))
+
+    def read_logs(self, name: str, *, namespace: str | None = None, container: str | None = None,
+                  tail_lines: int | None = None, since_seconds: int | None = None,
+                  since_time: datetime | str | None = None, timestamps: bool = False, previous: bool = False,
+                  limit_bytes: int | None = None) -> str:
+        """The pod's log as one string (not followed)."""
+        req = self._logs_request(name, namespace, container=container, tail_lines=tail_lines,
+                                 since_seconds=since_seconds, since_time=since_time, timestamps=timestamps,
+                                 previous=previous, limit_bytes=limit_bytes)
+        resp: httpx.Response = self._client._drive(self._client._core.call(req, decode=False))
+        return resp.content.decode("utf-8", "replace")
+

@@ -1,0 +1,176 @@
+"""Drivers for the resource clients' multi-request operations (paged lists, watches, logs).
+
+Those operations are generators of steps, written once and without I/O: the steps of
+:meth:`kfast._core.Core.call` (send, sleep, read a body), plus :class:`ReadChunk` (the next
+bytes of a streamed body), :class:`Close` (done with a streamed body) and :class:`Emit`
+(values for the caller). :func:`drive` runs one with a :class:`kfast.Client` and
+:func:`adrive` with a :class:`kfast.AsyncClient`; they differ only where they wait.
+
+A driver owns every streamed response it opened: leaving the iteration early (``break``,
+an exception, :meth:`Streams.abort` from another thread) closes them.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import httpx
+
+from kfast._core import Read, Send, Sleep
+
+if TYPE_CHECKING:
+    from kfast._client import AsyncClient, Client
+
+__all__ = ["ReadChunk", "Close", "Emit", "StreamStep", "Streams", "drive", "adrive"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ReadChunk:
+    """Reply with the next bytes of ``response``'s body, None at its end, or the exception."""
+
+    response: httpx.Response
+
+
+@dataclass(frozen=True)
+class Close:
+    response: httpx.Response
+
+
+@dataclass(frozen=True)
+class Emit(Generic[T]):
+    """Hand ``values`` to the caller, in order; the reply is None."""
+
+    values: list[T]
+
+
+StreamStep = Send | Sleep | Read | ReadChunk | Close | Emit[Any]
+Steps = Generator[StreamStep, Any, None]
+
+
+class Streams:
+    """The streamed responses a driver has open. :meth:`abort` may be called from any thread
+    (or task) to wake a read blocked on one of them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[int, httpx.Response] = {}
+        self._sync_iters: dict[int, Iterator[bytes]] = {}
+        self._async_iters: dict[int, AsyncIterator[bytes]] = {}
+
+    def add(self, resp: httpx.Response) -> None:
+        with self._lock:
+            self._open[id(resp)] = resp
+
+    def forget(self, resp: httpx.Response) -> None:
+        with self._lock:
+            self._open.pop(id(resp), None)
+            self._sync_iters.pop(id(resp), None)
+            self._async_iters.pop(id(resp), None)
+
+    def sync_iter(self, resp: httpx.Response) -> Iterator[bytes]:
+        it = self._sync_iters.get(id(resp))
+        if it is None:
+            it = self._sync_iters[id(resp)] = resp.iter_bytes()
+        return it
+
+    def async_iter(self, resp: httpx.Response) -> AsyncIterator[bytes]:
+        it = self._async_iters.get(id(resp))
+        if it is None:
+            it = self._async_iters[id(resp)] = resp.aiter_bytes()
+        return it
+
+    def take_all(self) -> list[httpx.Response]:
+        with self._lock:
+            out = list(self._open.values())
+            self._open.clear()
+            self._sync_iters.clear()
+            self._async_iters.clear()
+        return out
+
+    def abort(self) -> None:
+        """Wake any read blocked on an open response, from any thread or task: shut its TCP
+        socket down (under any TLS layer, without touching objects the reader is using);
+        the read then fails or ends, which the operation treats as the stop it asked for.
+        The driver closes the responses afterwards."""
+        with self._lock:
+            open_ = list(self._open.values())
+        for r in open_:
+            ns = r.extensions.get("network_stream")
+            sock = ns.get_extra_info("socket") if ns is not None else None
+            if isinstance(sock, socket.socket):
+                try:
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed
+
+
+def drive(client: Client, steps: Steps, streams: Streams | None = None) -> Generator[Any, None, None]:
+    """Run ``steps`` with the sync client; yield what it emits."""
+    streams = streams if streams is not None else Streams()
+    reply: Any = None
+    try:
+        while True:
+            try:
+                step = steps.send(reply)
+            except StopIteration:
+                return
+            reply = None
+            if isinstance(step, Emit):
+                yield from step.values
+            elif isinstance(step, ReadChunk):
+                try:
+                    reply = next(streams.sync_iter(step.response), None)
+                except httpx.HTTPError as e:
+                    reply = e
+            elif isinstance(step, Close):
+                streams.forget(step.response)
+                step.response.close()
+            else:
+                reply = client._perform(step)
+                if isinstance(step, Send) and step.stream and isinstance(reply, httpx.Response):
+                    streams.add(reply)
+    finally:
+        steps.close()
+        for r in streams.take_all():
+            r.close()
+
+
+async def adrive(client: AsyncClient, steps: Steps,
+                 streams: Streams | None = None) -> AsyncGenerator[Any, None]:
+    """Run ``steps`` with the asyncio client; yield what it emits."""
+    streams = streams if streams is not None else Streams()
+    reply: Any = None
+    try:
+        while True:
+            try:
+                step = steps.send(reply)
+            except StopIteration:
+                return
+            reply = None
+            if isinstance(step, Emit):
+                for v in step.values:
+                    yield v
+            elif isinstance(step, ReadChunk):
+                try:
+                    reply = await streams.async_iter(step.response).__anext__()
+                except StopAsyncIteration:
+                    reply = None
+                except httpx.HTTPError as e:
+                    reply = e
+            elif isinstance(step, Close):
+                streams.forget(step.response)
+                await step.response.aclose()
+            else:
+                reply = await client._perform(step)
+                if isinstance(step, Send) and step.stream and isinstance(reply, httpx.Response):
+                    streams.add(reply)
+    finally:
+        steps.close()
+        for r in streams.take_all():
+            await r.aclose()

@@ -1,0 +1,366 @@
+"""Paged lists (incl. the expired-continue fallback), watches (decoding split bodies,
+resuming, ending, errors) and streamed logs of the resource clients, over httpx.MockTransport,
+through both drivers. Logs are checked against simulated responses: a Pod cannot run in the
+test environment (kube-apiserver + etcd, no kubelet), so the server has no log to give."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from _rest_mock import CONFIGMAPS, PODS, call, chunked, modes, recorder, status
+
+from kfast import ALL_NAMESPACES, WatchEvent, errors
+from kfast._client import Client
+from kfast._gvk import APIResource
+from kfast._logs import LineSplitter
+from kfast._rest_core import RestRequests
+from kfast._watch import WatchState
+
+
+def cm(name: str, rv: str, ns: str = "team", **data: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": ns, "resourceVersion": rv}, "data": data}
+
+
+def page(items: list[dict[str, Any]], rv: str = "100", cont: str | None = None) -> httpx.Response:
+    meta: dict[str, Any] = {"resourceVersion": rv}
+    if cont:
+        meta["continue"] = cont
+        meta["remainingItemCount"] = 9
+    return httpx.Response(200, json={"kind": "ConfigMapList", "apiVersion": "v1", "metadata": meta,
+                                     "items": items})
+
+
+def ev(type_: str, obj: dict[str, Any]) -> bytes:
+    return json.dumps({"type": type_, "object": obj}, ensure_ascii=False).encode() + b"\n"
+
+
+def bookmark(rv: str, initial_end: bool = False) -> bytes:
+    meta: dict[str, Any] = {"resourceVersion": rv}
+    if initial_end:
+        meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+    return ev("BOOKMARK", {"kind": "ConfigMap", "apiVersion": "v1", "metadata": meta})
+
+
+# -- lists ------------------------------------------------------------------------------------
+
+
+@modes
+def test_list_follows_continue_and_merges(mode: str) -> None:
+    def answer(req: httpx.Request) -> httpx.Response:
+        token = req.url.params.get("continue")
+        if token is None:
+            return page([cm("a", "1"), cm("b", "2")], cont="t1")
+        if token == "t1":
+            return page([cm("c", "3"), cm("d", "4")], cont="t2")
+        return page([cm("e", "5")])
+
+    seen, handler = recorder(answer)
+    out = call(mode, handler, "list", namespace=ALL_NAMESPACES, limit=2, label_selector="app=x",
+               resource_version="0", resource_version_match="NotOlderThan")
+    assert out["kind"] == "ConfigMapList" and out["apiVersion"] == "v1"
+    assert out["metadata"] == {"resourceVersion": "100"}  # no continue, no remainingItemCount
+    assert [i["metadata"]["name"] for i in out["items"]] == ["a", "b", "c", "d", "e"]
+    assert [r.url.path for r in seen] == ["/api/v1/configmaps"] * 3
+    assert dict(seen[0].url.params) == {"labelSelector": "app=x", "limit": "2", "resourceVersion": "0",
+                                        "resourceVersionMatch": "NotOlderThan"}
+    # Continuations carry the token, not the resourceVersion (the server rejects both).
+    assert dict(seen[1].url.params) == {"labelSelector": "app=x", "limit": "2", "continue": "t1"}
+    assert dict(seen[2].url.params) == {"labelSelector": "app=x", "limit": "2", "continue": "t2"}
+
+
+@modes
+def test_unpaged_list(mode: str) -> None:
+    seen, handler = recorder(lambda r: page([cm("a", "1")]))
+    out = call(mode, handler, "list", limit=None)
+    assert [i["metadata"]["name"] for i in out["items"]] == ["a"]
+    assert "limit" not in seen[0].url.params and seen[0].url.path == "/api/v1/namespaces/team/configmaps"
+
+
+def expiring(first_rv: str = "5") -> tuple[list[httpx.Request], Any]:
+    """Page 1 (a, b), then the continue token has expired; the full list (at the requested RV)
+    has b changed, a1 created before the break point, c and d after it."""
+    def answer(req: httpx.Request) -> httpx.Response:
+        if req.url.params.get("continue") == "t1":
+            return status(410, "Expired", "The provided continue parameter is too old",
+                          metadata={"continue": "fresh-inconsistent-token"})
+        if "limit" not in req.url.params:
+            return page([cm("a", "1"), cm("a1", "7"), cm("b", "8"), cm("c", "3"), cm("d", "9")], rv="200")
+        return page([cm("a", "1"), cm("b", "2")], rv="100", cont="t1")
+
+    return recorder(answer)
+
+
+@modes
+def test_list_falls_back_to_one_full_list_when_the_continue_token_expired(mode: str) -> None:
+    seen, handler = expiring()
+    out = call(mode, handler, "list", limit=2, resource_version="5", resource_version_match="NotOlderThan")
+    assert out["metadata"]["resourceVersion"] == "200"
+    assert [i["metadata"]["name"] for i in out["items"]] == ["a", "a1", "b", "c", "d"]
+    assert len(seen) == 3
+    # The fallback: no limit, no continue, the resourceVersion first asked for (client-go).
+    assert dict(seen[2].url.params) == {"resourceVersion": "5", "resourceVersionMatch": "NotOlderThan"}
+
+
+@modes
+def test_iter_list_does_not_repeat_keys_after_the_fallback(mode: str) -> None:
+    seen, handler = expiring()
+    items = call(mode, handler, "iter_list", limit=2)
+    assert [(i["metadata"]["name"], i["metadata"]["resourceVersion"]) for i in items] == \
+        [("a", "1"), ("b", "2"), ("c", "3"), ("d", "9")]
+    assert len(seen) == 3
+
+
+@modes
+def test_iter_list_is_lazy_and_pages_on_demand(mode: str) -> None:
+    seen, handler = recorder(lambda r: page([cm("a", "1"), cm("b", "2")], cont="t"))
+    items = call(mode, handler, "iter_list", limit=2, max_items=3)
+    assert len(items) == 3 and len(seen) == 2
+
+
+@modes
+def test_an_expired_first_page_is_an_error(mode: str) -> None:
+    _, handler = recorder(lambda r: status(410, "Expired", "too old resource version"))
+    with pytest.raises(errors.Expired):
+        call(mode, handler, "list", resource_version="3", resource_version_match="Exact")
+
+
+@modes
+def test_a_second_expiry_during_the_fallback_is_an_error(mode: str) -> None:
+    def answer(req: httpx.Request) -> httpx.Response:
+        if req.url.params.get("continue") or "limit" not in req.url.params:
+            return status(410, "Expired", "too old")
+        return page([cm("a", "1")], cont="t1")
+
+    _, handler = recorder(answer)
+    with pytest.raises(errors.Expired):
+        call(mode, handler, "list", limit=1)
+
+
+# -- watches ----------------------------------------------------------------------------------
+
+
+@modes
+def test_watch_decodes_split_bodies_and_resumes_from_the_last_rv(mode: str) -> None:
+    uni = cm("ü", "11", k="ẞ→✓")  # multi-byte characters to split
+    body1 = ev("ADDED", cm("a", "10")) + b"\n" + ev("MODIFIED", uni) + bookmark("12")
+    cut = body1.index("ẞ".encode()) + 1  # in the middle of a character
+    chunks1 = [body1[:5], body1[5:cut], body1[cut:-3], body1[-3:]]
+    body2 = ev("DELETED", cm("a", "13"))
+
+    def answer(req: httpx.Request) -> httpx.Response:
+        return chunked(chunks1 if len(seen) == 1 else [body2])
+
+    seen, handler = recorder(answer)
+    events = call(mode, handler, "watch", namespace="ns", label_selector="app=x", resource_version="9",
+                  timeout_seconds=600, server_timeout_seconds=30, max_items=4)
+    assert [(e.type, e.object["metadata"]["resourceVersion"]) for e in events] == \
+        [("ADDED", "10"), ("MODIFIED", "11"), ("BOOKMARK", "12"), ("DELETED", "13")]
+    assert isinstance(events[0], WatchEvent) and events[1].object == uni
+    assert events[2].object == {"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"resourceVersion": "12"}}
+    assert [r.url.params["resourceVersion"] for r in seen] == ["9", "12"]  # resumed at the bookmark
+    p = dict(seen[0].url.params)
+    assert p == {"labelSelector": "app=x", "resourceVersion": "9", "timeoutSeconds": "30",
+                 "allowWatchBookmarks": "true", "watch": "true"}
+    assert seen[0].url.path == "/api/v1/namespaces/ns/configmaps"
+
+
+@modes
+@pytest.mark.parametrize("how", ["event", "http"])
+def test_watch_expired_is_typed(mode: str, how: str) -> None:
+    expired = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 410, "reason": "Expired",
+               "message": "too old resource version: 1 (50)"}
+
+    def answer(req: httpx.Request) -> httpx.Response:
+        if how == "http":
+            return httpx.Response(410, json=expired)
+        return chunked([ev("ADDED", cm("a", "60")) + ev("ERROR", expired)])
+
+    with pytest.raises(errors.Expired) as ei:
+        call(mode, recorder(answer)[1], "watch", resource_version="1")
+    assert ei.value.code == 410 and "too old" in ei.value.message
+
+
+@modes
+def test_watch_other_error_event_is_its_api_error(mode: str) -> None:
+    st = {"kind": "Status", "code": 500, "reason": "InternalError", "message": "etcd went away"}
+    _, handler = recorder(lambda r: chunked([ev("ERROR", st)]))
+    with pytest.raises(errors.InternalError, match="etcd went away"):
+        call(mode, handler, "watch", resource_version="5")
+
+
+@modes
+def test_watch_metadata_only_and_initial_events(mode: str) -> None:
+    pom = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+           "metadata": {"name": "a", "namespace": "team", "resourceVersion": "3"}}
+
+    def answer(req: httpx.Request) -> httpx.Response:
+        if len(seen) == 1:
+            return chunked([ev("ADDED", pom) + bookmark("4", initial_end=True)])
+        return chunked([ev("MODIFIED", {**pom, "metadata": {**pom["metadata"], "resourceVersion": "5"}})])
+
+    seen, handler = recorder(answer)
+    events = call(mode, handler, "watch", metadata_only=True, send_initial_events=True, max_items=3)
+    assert [e.type for e in events] == ["ADDED", "BOOKMARK", "MODIFIED"]
+    assert events[1].object["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert seen[0].headers["Accept"].startswith("application/json;as=PartialObjectMetadata;")
+    assert dict(seen[0].url.params)["sendInitialEvents"] == "true"
+    assert dict(seen[0].url.params)["resourceVersionMatch"] == "NotOlderThan"
+    assert dict(seen[0].url.params)["resourceVersion"] == ""
+    # After the initial events, a resume is a plain watch from the last RV.
+    assert "sendInitialEvents" not in seen[1].url.params and seen[1].url.params["resourceVersion"] == "4"
+
+
+@modes
+def test_watch_stop_inside_the_loop_ends_it_quietly(mode: str) -> None:
+    body = b"".join(ev("ADDED", cm(f"o{i}", str(i))) for i in range(5))
+    _, handler = recorder(lambda r: chunked([body]))
+    def keep(rc: Any) -> None:
+        orig = rc.watch
+
+        def watch(**kw: Any) -> Any:
+            return StopAfter(orig(**kw), 2)
+
+        rc.watch = watch
+
+    events = call(mode, handler, "watch", on_client=keep)
+    assert [e.object["metadata"]["name"] for e in events] == ["o0", "o1"]
+
+
+class StopAfter:
+    """Wraps a Watch/AsyncWatch: calls stop() after ``n`` events, then keeps iterating."""
+
+    def __init__(self, w: Any, n: int) -> None:
+        self.w, self.n, self.count = w, n, 0
+
+    def __iter__(self) -> Any:
+        for e in self.w:
+            self.count += 1
+            yield e
+            if self.count == self.n:
+                self.w.stop()
+        assert self.w.end_reason == "stopped"
+
+    async def __aiter_impl(self) -> Any:
+        async for e in self.w:
+            self.count += 1
+            yield e
+            if self.count == self.n:
+                self.w.stop()
+        assert self.w.end_reason == "stopped"
+
+    def __aiter__(self) -> Any:
+        return self.__aiter_impl()
+
+    def close(self) -> Any:
+        return self.w.close()
+
+
+def test_watch_state_ends_at_the_callers_timeout() -> None:
+    now = [1000.0]
+    with Client(_cfg(), transport=httpx.MockTransport(lambda r: httpx.Response(500))) as c:
+        rq = RestRequests(c, CONFIGMAPS)
+        st = WatchState(rq, "team", timeout_seconds=100, server_timeout_seconds=30, clock=lambda: now[0])
+        req = st.next_request()
+        assert req is not None and req.url.params["timeoutSeconds"] == "30"
+        assert req.extensions["timeout"]["read"] == 90.0  # timeoutSeconds + margin
+        now[0] += 80.5
+        req = st.next_request()
+        assert req is not None and req.url.params["timeoutSeconds"] == "20"  # ceil(19.5)
+        now[0] += 19.2
+        assert st.next_request() is None and st.end_reason == "timeout"
+        with pytest.raises(ValueError, match="server_timeout_seconds"):
+            WatchState(rq, "team", server_timeout_seconds=0)
+        with pytest.raises(ValueError, match="allow_bookmarks"):
+            WatchState(rq, "team", send_initial_events=True, allow_bookmarks=False)
+
+
+@modes
+def test_watch_over_a_short_timeout_ends_by_itself(mode: str) -> None:
+    # Each request ends at once after a bookmark; the watch resumes until less than a
+    # second of its 2 s is left.
+    seen, handler = recorder(lambda r: chunked([bookmark("7")]))
+    events = call(mode, handler, "watch", resource_version="1", timeout_seconds=2)
+    assert events and all(e.type == "BOOKMARK" for e in events)
+    assert seen[0].url.params["timeoutSeconds"] == "2"
+    assert len(seen) > 1 and all(r.url.params["resourceVersion"] == "7" for r in seen[1:])
+
+
+@modes
+def test_watch_that_keeps_ending_empty_backs_off(mode: str) -> None:
+    seen, handler = recorder(lambda r: chunked([]))
+    events = call(mode, handler, "watch", resource_version="1", timeout_seconds=2)
+    assert events == []
+    assert 3 <= len(seen) <= 8  # 0.1 + 0.2 + 0.4 + 0.8 ... s between the quick ends
+
+
+def _cfg() -> Any:
+    from _rest_mock import config
+    return config()
+
+
+# -- logs -------------------------------------------------------------------------------------
+
+
+def test_line_splitter() -> None:
+    s = LineSplitter()
+    text = "héllo\nwörld ✓\n\nno newline".encode()
+    out: list[str] = []
+    for i in range(len(text)):  # one byte at a time: every split point
+        out += s.feed(text[i:i + 1])
+    out += s.finish()
+    assert out == ["héllo", "wörld ✓", "", "no newline"]
+    assert LineSplitter().feed(b"\xff\xfeok\n") == ["\ufffd\ufffdok"]
+
+
+@modes
+def test_logs_stream_lines_as_they_arrive(mode: str) -> None:
+    chunks = [b"2026-01-01T00:00:00Z sta", b"rt\n2026-01-01T00:00:01Z r\xc3", b"\xa9ady\nlast"]
+    seen, handler = recorder(lambda r: chunked(chunks, "text/plain"))
+    lines = call(mode, handler, "logs", "p", resource=PODS, follow=True, timestamps=True, tail_lines=0)
+    assert lines == ["2026-01-01T00:00:00Z start", "2026-01-01T00:00:01Z réady", "last"]
+    req = seen[0]
+    assert req.url.path == "/api/v1/namespaces/team/pods/p/log"
+    assert dict(req.url.params) == {"tailLines": "0", "follow": "true", "timestamps": "true"}
+    assert req.extensions["timeout"]["read"] is None  # following: no read timeout
+
+
+@modes
+def test_logs_can_be_left_early(mode: str) -> None:
+    _, handler = recorder(lambda r: chunked([b"a\nb\nc\n", b"d\n"], "text/plain"))
+    assert call(mode, handler, "logs", "p", resource=PODS, max_items=2) == ["a", "b"]
+
+
+@modes
+def test_logs_of_a_missing_pod_is_not_found(mode: str) -> None:
+    _, handler = recorder(lambda r: status(404, "NotFound", 'pods "p" not found'))
+    with pytest.raises(errors.NotFound):
+        call(mode, handler, "logs", "p", resource=PODS)
+
+
+@modes
+def test_a_stream_cut_mid_body_is_stream_truncated(mode: str) -> None:
+    class Cut(httpx.SyncByteStream, httpx.AsyncByteStream):
+        def __iter__(self) -> Any:
+            yield ev("ADDED", cm("a", "2"))
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+        async def __aiter__(self) -> Any:
+            yield ev("ADDED", cm("a", "2"))
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+    _, handler = recorder(lambda r: httpx.Response(200, stream=Cut()))
+    got: list[Any] = []
+    with pytest.raises(errors.StreamTruncated):
+        got += call(mode, handler, "watch", resource_version="1")
+
+
+def test_scope_unknown_resources_watch_without_namespace() -> None:
+    res = APIResource("example.com", "v1", "widgets", "Widget")
+    with Client(_cfg(), transport=httpx.MockTransport(lambda r: httpx.Response(500))) as c:
+        st = WatchState(RestRequests(c, res), None, resource_version="3")
+        req = st.next_request()
+        assert req is not None and req.url.path == "/apis/example.com/v1/widgets"
