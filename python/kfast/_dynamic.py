@@ -22,16 +22,15 @@ word. Lookups refresh discovery once on a miss, so CRDs created at run time are 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kfast import errors
 from kfast._client import AsyncClient, Client
 from kfast._gvk import APIResource, GroupVersionKind, GroupVersionResource
+from kfast._resource import ResourceClient
+from kfast._resource_async import AsyncResourceClient
 from kfast._restmapper import AsyncRESTMapper, RESTMapper
 from kfast.discovery import AsyncDiscoveryClient, DiscoveryClient
-
-if TYPE_CHECKING:
-    from kfast._resource import AsyncResourceClient, ResourceClient
 
 __all__ = ["DynamicClient", "AsyncDynamicClient", "MetadataClient", "AsyncMetadataClient", "ScaleClient",
            "AsyncScaleClient", "ResourceRef"]
@@ -91,18 +90,6 @@ def _amapper(client: AsyncClient, discovery: AsyncDiscoveryClient | AsyncRESTMap
     return AsyncRESTMapper(discovery if discovery is not None else AsyncDiscoveryClient(client))
 
 
-def _resource_client(client: Client, res: APIResource, metadata_only: bool) -> ResourceClient:
-    from kfast._resource import ResourceClient
-
-    return ResourceClient(client, res, metadata_only=metadata_only)
-
-
-def _async_resource_client(client: AsyncClient, res: APIResource, metadata_only: bool) -> AsyncResourceClient:
-    from kfast._resource import AsyncResourceClient
-
-    return AsyncResourceClient(client, res, metadata_only=metadata_only)
-
-
 class _Front:
     _metadata_only = False
 
@@ -115,7 +102,7 @@ class _Front:
 
     def resource(self, ref: ResourceRef) -> ResourceClient:
         """The resource client for ``ref`` (discovery is consulted unless it is an APIResource)."""
-        return _resource_client(self.client, resolve(self.mapper, ref), self._metadata_only)
+        return ResourceClient(self.client, resolve(self.mapper, ref), metadata_only=self._metadata_only)
 
 
 class DynamicClient(_Front):
@@ -142,7 +129,8 @@ class _AsyncFront:
 
     async def resource(self, ref: ResourceRef) -> AsyncResourceClient:
         """The async resource client for ``ref`` (awaited: it may consult discovery)."""
-        return _async_resource_client(self.client, await aresolve(self.mapper, ref), self._metadata_only)
+        res = await aresolve(self.mapper, ref)
+        return AsyncResourceClient(self.client, res, metadata_only=self._metadata_only)
 
 
 class AsyncDynamicClient(_AsyncFront):
