@@ -154,7 +154,8 @@ def _scalable(res: APIResource) -> APIResource:
 
 
 def _scale_path(res: APIResource, name: str, namespace: str | None, default_ns: str) -> str:
-    ns = (namespace or default_ns) if res.namespaced is not False else None
+    # The resource clients' rule: the default namespace only when the scope is known.
+    ns = (namespace or default_ns) if res.namespaced else namespace
     return res.path(ns, name, "scale")
 
 
