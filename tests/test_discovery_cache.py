@@ -228,3 +228,12 @@ def test_the_default_is_kubectls_directory(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("KUBECACHEDIR", str(tmp_path))
     with_discovery("sync", FakeDiscoveryServer(), lambda d: d.discover(), cache_dir=DEFAULT_CACHE_DIR)
     assert (tmp_path / "discovery" / HOST_DIR / "apps/v1/serverresources.json").is_file()
+
+
+def test_an_unwritable_cache_warns_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with caplog.at_level("DEBUG", logger="kfast.discovery"):
+        with_discovery("sync", FakeDiscoveryServer(), lambda d: d.discover(), cache_dir=blocker)
+    writes = [r for r in caplog.records if "could not write discovery cache file" in r.getMessage()]
+    assert len(writes) == 24 and [r.levelname for r in writes].count("WARNING") == 1

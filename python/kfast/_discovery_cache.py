@@ -73,6 +73,7 @@ class DiskCache:
         self.directory = Path(directory)
         self.ttl = ttl
         self._clock = clock
+        self._write_warned = False  # a read-only home (a container) warns once, not per file
 
     def __repr__(self) -> str:
         return f"DiskCache({str(self.directory)!r}, ttl={self.ttl})"
@@ -137,7 +138,9 @@ class DiskCache:
             os.replace(tmp, path)
             tmp = None
         except OSError as e:
-            log.warning("could not write discovery cache file %s: %s", path, e)
+            level = logging.DEBUG if self._write_warned else logging.WARNING
+            self._write_warned = True
+            log.log(level, "could not write discovery cache file %s: %s (discovery is kept in memory)", path, e)
         finally:
             if tmp is not None:
                 try:

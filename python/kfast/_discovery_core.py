@@ -163,7 +163,9 @@ class DiscoveryCore:
         return _snapshot(norm, from_server=False, aggregated=False, fetched_at=mtime)
 
     def _from_server(self) -> Generator[Batch, list[Outcome], DiscoveryData]:
-        core_out, apis_out = yield [Fetch("/api", AGGREGATED_ACCEPT), Fetch("/apis", AGGREGATED_ACCEPT)]
+        # One after the other, as client-go does: the group-version walk is what needs concurrency.
+        (core_out,) = yield [Fetch("/api", AGGREGATED_ACCEPT)]
+        (apis_out,) = yield [Fetch("/apis", AGGREGATED_ACCEPT)]
         norm = Normalized()
         aggregated = False
         walk: list[str] = []

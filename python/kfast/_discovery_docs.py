@@ -25,9 +25,10 @@ import msgspec
 from kfast._gvk import APIResource, group_version
 
 __all__ = [
-    "AGGREGATED_ACCEPT", "JSON_ACCEPT", "APIGroupInfo", "APIGroupList", "APIResourceList",
-    "ResourceEntry", "Normalized", "api_resources", "decode", "group_list", "normalize_aggregated",
-    "normalize_legacy_core", "split_group_version", "group_version_path",
+    "AGGREGATED_ACCEPT", "JSON_ACCEPT", "APIGroupDiscoveryList", "APIGroupDoc", "APIGroupInfo", "APIGroupList",
+    "APIResourceList", "APIVersions", "GroupVersionForDiscovery", "Normalized", "ResourceEntry", "TypeMeta",
+    "api_resources", "group_list", "group_version_path", "groups_from_list", "normalize_aggregated",
+    "normalize_legacy_core", "split_group_version",
 ]
 
 # v2 first; v2beta1 serves 1.26-1.29 servers (same fields); plain JSON makes older servers
@@ -179,12 +180,6 @@ def group_version_path(gv: str) -> str:
     """Where a group-version's APIResourceList is served."""
     group, version = split_group_version(gv)
     return f"/apis/{group}/{version}" if group else f"/api/{version}"
-
-
-def decode(body: bytes, kind: type[msgspec.Struct]) -> msgspec.Struct:
-    """Decode and validate one document; raises ``msgspec.DecodeError`` (``ValidationError``
-    is a subclass) when it is not one."""
-    return msgspec.json.decode(body, type=kind)
 
 
 def normalize_aggregated(doc: APIGroupDiscoveryList) -> Normalized:
