@@ -123,8 +123,9 @@ class DiscoveryClient(_Queries):
         return self.discover().preferred_resources()
 
     def server_resources_for_group_version(self, group_version: str) -> list[APIResource]:
-        """The resources of ``"v1"``, ``"apps/v1"`` ...; NotFound-like
-        :class:`~kfast.errors.NoMatchError` when that group-version is not served."""
+        """The resources of ``"v1"``, ``"apps/v1"`` ...; :class:`~kfast.errors.NoMatchError`
+        when that group-version is not served or its discovery failed (the reason is in the
+        message)."""
         return _for_group_version(self.discover(), group_version)
 
     def failed_group_versions(self) -> dict[str, str]:
