@@ -226,3 +226,57 @@ def test_discovery_modules_are_mypy_strict_clean() -> None:
                            *(str(ROOT / "python" / "kfast" / f"{m}.py") for m in mods)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_concurrent_sync_callers_share_one_fetch() -> None:
+    import threading
+
+    server = FakeDiscoveryServer()
+    results: list[DiscoveryData] = []
+    with Client(Config.for_url(SERVER, token="t"), transport=httpx.MockTransport(server)) as c:
+        d = DiscoveryClient(c, cache_dir=None)
+        threads = [threading.Thread(target=lambda: results.append(d.discover())) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+    assert len(results) == 6 and all(r is results[0] for r in results)
+    assert server.paths() == ["/api", "/apis"]
+
+
+def test_concurrent_async_callers_share_one_fetch() -> None:
+    server = FakeDiscoveryServer()
+
+    async def go() -> list[DiscoveryData]:
+        async with AsyncClient(Config.for_url(SERVER, token="t"), transport=httpx.MockTransport(server)) as c:
+            d = AsyncDiscoveryClient(c, cache_dir=None)
+            return list(await asyncio.gather(*(d.discover() for _ in range(6))))
+
+    results = asyncio.run(go())
+    assert all(r is results[0] for r in results) and server.paths() == ["/api", "/apis"]
+
+
+def test_async_legacy_walk_is_concurrent_but_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kfast.discovery as disc
+
+    monkeypatch.setattr(disc, "MAX_CONCURRENT_FETCHES", 3)
+    in_flight = [0, 0]  # now, highest
+
+    class Slow(httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self.server = FakeDiscoveryServer("legacy")
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight[1], in_flight[0])
+            await asyncio.sleep(0.01)
+            in_flight[0] -= 1
+            resp = self.server(request)
+            return httpx.Response(resp.status_code, content=resp.content, headers=resp.headers)
+
+    async def go() -> DiscoveryData:
+        async with AsyncClient(Config.for_url(SERVER, token="t"), transport=Slow()) as c:
+            return await AsyncDiscoveryClient(c, cache_dir=None).discover()
+
+    data = asyncio.run(go())
+    assert len(data.resources) == 23 and in_flight[1] == 3

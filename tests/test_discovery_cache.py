@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from _discovery_server import CAPTURED, FakeDiscoveryServer
 from test_discovery import SERVER, modes, with_discovery
 
 from kfast._discovery_cache import DEFAULT_TTL, DiskCache, default_cache_dir, host_cache_dir
-from kfast._discovery_docs import APIResourceList
+from kfast._discovery_docs import APIGroupList, APIResourceList
 from kfast.discovery import DEFAULT_CACHE_DIR, DiscoveryData
 
 HOST_DIR = "k8s.test_6443"
@@ -237,3 +239,35 @@ def test_an_unwritable_cache_warns_once(tmp_path: Path, caplog: pytest.LogCaptur
         with_discovery("sync", FakeDiscoveryServer(), lambda d: d.discover(), cache_dir=blocker)
     writes = [r for r in caplog.records if "could not write discovery cache file" in r.getMessage()]
     assert len(writes) == 24 and [r.levelname for r in writes].count("WARNING") == 1
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_any_server_url_maps_inside_the_parent(server: str) -> None:
+    parent = Path("/cache/discovery")
+    got = host_cache_dir(parent, server)
+    assert got.is_relative_to(parent) and got != parent
+    assert all(p not in (".", "..") for p in got.relative_to(parent).parts)
+    assert all(c.isascii() and (c.isalnum() or c in "_.()") for p in got.relative_to(parent).parts for c in p)
+
+
+@given(st.binary(max_size=200))
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_arbitrary_bytes_in_cache_files_never_crash(tmp_path: Path, junk: bytes) -> None:
+    host = tmp_path / "h"
+    cache = DiskCache(host)
+    (host / "apps" / "v1").mkdir(parents=True, exist_ok=True)
+    (host / "servergroups.json").write_bytes(junk)
+    (host / "apps/v1/serverresources.json").write_bytes(junk)
+    assert cache.read_groups() is None or isinstance(cache.read_groups(), APIGroupList)
+    got = cache.read_resources("apps/v1")
+    assert got is None or got.group_version == "apps/v1"
+
+
+def test_a_directory_where_a_file_should_be_is_a_miss(tmp_path: Path) -> None:
+    host = tmp_path / "h"
+    (host / "servergroups.json").mkdir(parents=True)
+    cache = DiskCache(host)
+    assert cache.read_groups() is None
+    cache.write_groups(APIGroupList())  # cannot replace a directory: logged, not raised
+    assert (host / "servergroups.json").is_dir()

@@ -168,3 +168,19 @@ def test_reset_forgets_discovery() -> None:
         m.reset()
         m.resource_for("po")
     assert server.paths() == ["/api", "/apis"] * 2
+
+
+def test_concurrent_async_misses_share_one_refresh() -> None:
+    server = FakeDiscoveryServer()
+
+    async def go() -> list[str]:
+        async with AsyncClient(CFG, transport=httpx.MockTransport(server)) as c:
+            m = AsyncRESTMapper(AsyncDiscoveryClient(c, cache_dir=None))
+            await m.resource_for("po")
+            server.add_group("stable.example.com", ["v1"], [widget_resource()])
+            found = await asyncio.gather(*(m.resource_for("widgets") for _ in range(5)))
+            assert str(m.lookup("widgets").gvr) == "widgets.v1.stable.example.com"  # no I/O
+            return [str(r.gvr) for r in found]
+
+    assert asyncio.run(go()) == ["widgets.v1.stable.example.com"] * 5
+    assert server.paths() == ["/api", "/apis"] * 2
