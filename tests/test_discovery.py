@@ -280,3 +280,17 @@ def test_async_legacy_walk_is_concurrent_but_bounded(monkeypatch: pytest.MonkeyP
 
     data = asyncio.run(go())
     assert len(data.resources) == 23 and in_flight[1] == 3
+
+
+@modes
+def test_a_server_without_the_core_api_and_a_failing_core_api(mode: str) -> None:
+    server = FakeDiscoveryServer()
+    server.fail("/api", 404)
+    data: DiscoveryData = with_discovery(mode, server, lambda d: d.discover())
+    assert data.groups[0].name == "apiregistration.k8s.io" and "v1" not in data.resources
+    assert "apps/v1" in data.resources
+    down = FakeDiscoveryServer()
+    down.fail("/api", 503)
+    with pytest.raises(errors.ServiceUnavailable):
+        with_discovery(mode, down, lambda d: d.discover())
+    assert down.paths() == ["/api"]  # no point asking for /apis

@@ -163,13 +163,12 @@ class DiscoveryCore:
         return _snapshot(norm, from_server=False, aggregated=False, fetched_at=mtime)
 
     def _from_server(self) -> Generator[Batch, list[Outcome], DiscoveryData]:
-        # One after the other, as client-go does: the group-version walk is what needs concurrency.
-        (core_out,) = yield [Fetch("/api", AGGREGATED_ACCEPT)]
-        (apis_out,) = yield [Fetch("/apis", AGGREGATED_ACCEPT)]
         norm = Normalized()
         aggregated = False
         walk: list[str] = []
-        for path, outcome in (("/api", core_out), ("/apis", apis_out)):
+        # One after the other, as client-go does: the group-version walk is what needs concurrency.
+        for path in ("/api", "/apis"):
+            (outcome,) = yield [Fetch(path, AGGREGATED_ACCEPT)]
             if isinstance(outcome, errors.NotFound) and path == "/api":
                 continue  # a server without the legacy core API (some aggregated servers)
             if isinstance(outcome, BaseException):
