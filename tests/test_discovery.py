@@ -294,3 +294,26 @@ def test_a_server_without_the_core_api_and_a_failing_core_api(mode: str) -> None
     with pytest.raises(errors.ServiceUnavailable):
         with_discovery(mode, down, lambda d: d.discover())
     assert down.paths() == ["/api"]  # no point asking for /apis
+
+
+@modes
+def test_an_unknown_group_version_refreshes_once(mode: str) -> None:
+    from _discovery_server import widget_resource
+
+    server = FakeDiscoveryServer()
+
+    def use(d: Any) -> Any:
+        if mode == "sync":
+            d.discover()
+            server.add_group("stable.example.com", ["v1"], [widget_resource()])
+            return d.server_resources_for_group_version("stable.example.com/v1")
+
+        async def go() -> Any:
+            await d.discover()
+            server.add_group("stable.example.com", ["v1"], [widget_resource()])
+            return await d.server_resources_for_group_version("stable.example.com/v1")
+
+        return go()
+
+    got = with_discovery(mode, server, use)
+    assert [r.resource for r in got] == ["widgets"] and server.paths() == ["/api", "/apis"] * 2

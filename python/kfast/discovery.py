@@ -125,8 +125,11 @@ class DiscoveryClient(_Queries):
     def server_resources_for_group_version(self, group_version: str) -> list[APIResource]:
         """The resources of ``"v1"``, ``"apps/v1"`` ...; :class:`~kfast.errors.NoMatchError`
         when that group-version is not served or its discovery failed (the reason is in the
-        message)."""
-        return _for_group_version(self.discover(), group_version)
+        message). A group-version not known refreshes discovery once (a CRD added since)."""
+        data = self.discover()
+        if group_version not in data.resources and group_version not in data.failed:
+            data = self.refresh()
+        return _for_group_version(data, group_version)
 
     def failed_group_versions(self) -> dict[str, str]:
         """Group-versions the server lists but whose resources could not be read, and why."""
@@ -193,7 +196,10 @@ class AsyncDiscoveryClient(_Queries):
         return (await self.discover()).preferred_resources()
 
     async def server_resources_for_group_version(self, group_version: str) -> list[APIResource]:
-        return _for_group_version(await self.discover(), group_version)
+        data = await self.discover()
+        if group_version not in data.resources and group_version not in data.failed:
+            data = await self.refresh()
+        return _for_group_version(data, group_version)
 
     async def failed_group_versions(self) -> dict[str, str]:
         return dict((await self.discover()).failed)
