@@ -11,9 +11,9 @@ Names are accepted as kubectl accepts them, case-insensitively:
 
 Rules, in order:
 
-1. A plural match beats a singular or kind match, which beats a short-name match (a CRD whose
-   plural is ``deploy`` would be found before the ``deploy`` short name of deployments, as in
-   kubectl, which does not expand a short name that is some resource's name).
+1. A plural match beats a singular or kind match, which beats a short-name match: a full name
+   is never shadowed by another resource's alias (a CRD whose plural is ``deploy`` is what
+   ``deploy`` means; the short name of deployments then needs ``deploy.apps``).
 2. Within a group the preferred version serves the name; if it does not serve that resource,
    the most preferred version that does (the server lists versions in order of preference).
 3. When the name matches resources in several groups, the core group (``""``) wins: kubectl
@@ -23,8 +23,9 @@ Rules, in order:
    :class:`~kfast.errors.AmbiguousResourceError` listing every candidate as
    ``resource.version.group``. kubectl would silently take the group the server lists
    first; that order comes from APIService priorities, so installing a CRD or an aggregated
-   API could change what a name means under a running program. kfast asks the caller to
-   qualify the name (``widgets.example.com``) instead.
+   API could change what a name means under a running program (CRD short names are not
+   reserved and do clash: kubernetes/kubernetes#94860). kfast asks the caller to qualify the
+   name (``widgets.example.com``) instead.
 """
 
 from __future__ import annotations
