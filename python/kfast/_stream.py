@@ -103,11 +103,13 @@ class Streams:
         for r in open_:
             ns = r.extensions.get("network_stream")
             sock = ns.get_extra_info("socket") if ns is not None else None
-            if isinstance(sock, socket.socket):
-                try:
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
-                except OSError:
-                    pass  # already closed
+            try:
+                if isinstance(sock, socket.socket):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)  # under an SSLSocket too
+                elif sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)  # asyncio's TransportSocket
+            except (OSError, AttributeError):
+                pass  # already closed
 
 
 def drive(client: Client, steps: Steps, streams: Streams | None = None) -> Generator[Any, None, None]:
