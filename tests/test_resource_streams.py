@@ -194,7 +194,7 @@ def test_watch_other_error_event_is_its_api_error(mode: str) -> None:
 
 @modes
 def test_watch_metadata_only_and_initial_events(mode: str) -> None:
-    pom = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+    pom: dict[str, Any] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
            "metadata": {"name": "a", "namespace": "team", "resourceVersion": "3"}}
 
     def answer(req: httpx.Request) -> httpx.Response:
