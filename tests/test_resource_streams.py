@@ -5,15 +5,18 @@ test environment (kube-apiserver + etcd, no kubelet), so the server has no log t
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import httpx
 import pytest
-from _rest_mock import CONFIGMAPS, PODS, call, chunked, modes, recorder, status
+from _rest_mock import CONFIGMAPS, PODS, call, chunked, config, modes, recorder, status
+from _rest_mock import Chunks as _Chunks
 
-from kfast import ALL_NAMESPACES, WatchEvent, errors
+from kfast import ALL_NAMESPACES, AsyncClient, RetryPolicy, WatchEvent, errors
 from kfast._client import Client
+from kfast._core import Core, Read, Send
 from kfast._gvk import APIResource
 from kfast._logs import LineSplitter
 from kfast._rest_core import RestRequests
@@ -298,7 +301,6 @@ def test_watch_that_keeps_ending_empty_backs_off(mode: str) -> None:
 
 
 def _cfg() -> Any:
-    from _rest_mock import config
     return config()
 
 
@@ -364,3 +366,64 @@ def test_scope_unknown_resources_watch_without_namespace() -> None:
         st = WatchState(RestRequests(c, res), None, resource_version="3")
         req = st.next_request()
         assert req is not None and req.url.path == "/apis/example.com/v1/widgets"
+
+
+# -- streamed opens (Client.open_stream, Core.call(stream=True)) --------------------------------
+
+
+@modes
+def test_a_throttled_watch_open_is_retried_and_the_refusal_read(mode: str) -> None:
+    def answer(req: httpx.Request) -> httpx.Response:
+        if len(seen) == 1:
+            return httpx.Response(429, stream=_Chunks([b'{"kind":"Status","code":429,', b'"reason":"TooManyRequests"}']),
+                                  headers={"Retry-After": "0", "Content-Type": "application/json"})
+        return chunked([ev("ADDED", cm("a", "2"))])
+
+    seen, handler = recorder(answer)
+    events = call(mode, handler, "watch", resource_version="1", max_items=1)
+    assert [e.object["metadata"]["name"] for e in events] == ["a"] and len(seen) == 2
+
+
+def test_core_reads_the_body_of_a_streamed_error_before_mapping_it() -> None:
+    core = Core(base_url="http://k8s.test", headers={}, limiter=None, retry=RetryPolicy(max_attempts=1),
+                warning_handler=None)
+    req = core.build_request("GET", "/api/v1/pods", params={"watch": True})
+    steps = core.call(req, stream=True)
+    assert next(steps) == Send(req, stream=True)
+    resp = httpx.Response(403, stream=_Chunks([b'{"kind":"Status","code":403,"reason":"Forbidden",',
+                                               b'"message":"no"}']), request=req)
+    assert steps.send(resp) == Read(resp)
+    resp.read()
+    with pytest.raises(errors.Forbidden, match="no"):
+        steps.send(None)
+    ok = httpx.Response(200, stream=_Chunks([b"{}"]), request=req)
+    steps = core.call(req, stream=True)
+    next(steps)
+    with pytest.raises(StopIteration) as stop:
+        steps.send(ok)
+    assert stop.value.value is ok and not ok.is_closed  # handed over unread
+
+
+@modes
+def test_open_stream_on_the_clients(mode: str) -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        return chunked([b"one ", b"two"], "text/plain")
+
+    if mode == "sync":
+        with Client(_cfg(), transport=httpx.MockTransport(handler)) as c:
+            resp = c.open_stream(c.build_request("GET", "/x"))
+            try:
+                assert list(resp.iter_bytes()) == [b"one ", b"two"]
+            finally:
+                resp.close()
+            return
+
+    async def run() -> None:
+        async with AsyncClient(_cfg(), transport=httpx.MockTransport(handler)) as c:
+            resp = await c.open_stream(c.build_request("GET", "/x"))
+            try:
+                assert [b async for b in resp.aiter_bytes()] == [b"one ", b"two"]
+            finally:
+                await resp.aclose()
+
+    asyncio.run(run())
