@@ -5,6 +5,9 @@ test environment (kube-apiserver + etcd, no kubelet), so the server has no log t
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+import time
 from typing import Any
 
 import httpx
@@ -12,7 +15,7 @@ import pytest
 from _rest_mock import PODS, call, chunked, cm, config, ev, modes, recorder, status
 from _rest_mock import Chunks as _Chunks
 
-from kfast import AsyncClient, RetryPolicy, errors
+from kfast import AsyncClient, AsyncResourceClient, Config, ResourceClient, RetryPolicy, errors
 from kfast._client import Client
 from kfast._core import Core, Read, Send
 from kfast._logs import LineSplitter
@@ -137,3 +140,58 @@ def test_open_stream_on_the_clients(mode: str) -> None:
                 await resp.aclose()
 
     asyncio.run(run())
+
+
+class SilentServer:
+    """A local HTTP server whose answer starts a chunked body, sends one line, then stays
+    silent (a container that logs nothing more): only stop() can end the read."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"6\r\nhello\n\r\n")
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@modes
+def test_stop_wakes_a_blocked_log_follow(mode: str) -> None:
+    server = SilentServer()
+    cfg = Config.for_url(f"http://127.0.0.1:{server.port}", namespace="team")
+    got: list[str] = []
+
+    async def run() -> float:
+        started = time.monotonic()
+        if mode == "sync":
+            with Client(cfg) as c:
+                lines = ResourceClient(c, PODS).logs("p", follow=True)
+                timer = threading.Timer(0.5, lines.stop)
+                timer.start()
+                got.extend(lines)
+        else:
+            async with AsyncClient(cfg) as ac:
+                alines = AsyncResourceClient(ac, PODS).logs("p", follow=True)
+                asyncio.get_running_loop().call_later(0.5, alines.stop)
+                got.extend([line async for line in alines])
+        return time.monotonic() - started
+
+    try:
+        elapsed = asyncio.run(run())
+    finally:
+        server.close()
+    assert got == ["hello"] and elapsed < 5

@@ -39,7 +39,7 @@ import msgspec
 from kfast import _native
 from kfast._core import Core, Sleep
 from kfast._rest_core import RestRequests
-from kfast._stream import Close, Emit, ReadChunk, StreamStep, Streams, adrive, drive
+from kfast._stream import AsyncStreamIterator, Close, Emit, ReadChunk, StreamIterator, StreamStep
 from kfast._transport import map_transport_error
 
 if TYPE_CHECKING:
@@ -190,23 +190,13 @@ class WatchState:
                 yield Sleep(wait, "watch ended at once without events")
 
 
-class Watch:
-    """An iterator of :class:`WatchEvent`; also a context manager (closes on exit)."""
+class Watch(StreamIterator[WatchEvent]):
+    """An iterator of :class:`WatchEvent`; a context manager (closes on exit); :meth:`stop`
+    from any thread ends it quietly (see the module docstring for how else it ends)."""
 
     def __init__(self, client: Client, state: WatchState) -> None:
+        super().__init__(client, state)
         self._state = state
-        self._streams = Streams()
-        self._it = drive(client, state.steps(client._core), self._streams)
-
-    def __iter__(self) -> Watch:
-        return self
-
-    def __next__(self) -> WatchEvent:
-        if self._state.end_reason == "stopped":
-            self._it.close()  # stop() may come between two events of one read
-            raise StopIteration
-        ev: WatchEvent = next(self._it)
-        return ev
 
     @property
     def resource_version(self) -> str:
@@ -215,44 +205,17 @@ class Watch:
 
     @property
     def end_reason(self) -> Literal["timeout", "stopped"] | None:
+        """None while running (or after an error), "timeout" or "stopped" once it ended."""
         return self._state.end_reason
 
-    def stop(self) -> None:
-        """End the iteration; safe from any thread, wakes a blocked read."""
-        self._state.stop()
-        self._streams.abort()
 
-    def close(self) -> None:
-        self.stop()
-        try:
-            self._it.close()
-        except ValueError:
-            pass  # running in another thread: it returns by itself after stop()
-
-    def __enter__(self) -> Watch:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncWatch:
-    """An async iterator of :class:`WatchEvent`; also an async context manager."""
+class AsyncWatch(AsyncStreamIterator[WatchEvent]):
+    """An async iterator of :class:`WatchEvent`; an async context manager; :meth:`stop`
+    from any task or thread ends it quietly."""
 
     def __init__(self, client: AsyncClient, state: WatchState) -> None:
+        super().__init__(client, state)
         self._state = state
-        self._streams = Streams()
-        self._it = adrive(client, state.steps(client._core), self._streams)
-
-    def __aiter__(self) -> AsyncWatch:
-        return self
-
-    async def __anext__(self) -> WatchEvent:
-        if self._state.end_reason == "stopped":
-            await self._it.aclose()
-            raise StopAsyncIteration
-        ev: WatchEvent = await self._it.__anext__()
-        return ev
 
     @property
     def resource_version(self) -> str:
@@ -261,21 +224,3 @@ class AsyncWatch:
     @property
     def end_reason(self) -> Literal["timeout", "stopped"] | None:
         return self._state.end_reason
-
-    def stop(self) -> None:
-        """End the iteration; safe from any task or thread, wakes a pending read."""
-        self._state.stop()
-        self._streams.abort()
-
-    async def close(self) -> None:
-        self.stop()
-        try:
-            await self._it.aclose()
-        except RuntimeError:
-            pass  # being iterated by another task: it returns by itself after stop()
-
-    async def __aenter__(self) -> AsyncWatch:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
