@@ -19,10 +19,16 @@ How a watch ends (protocol.md, Watch wire format):
   ApiError of its Status; a connection that breaks mid-stream raises
   :class:`kfast.errors.StreamTruncated` (or another TransportError). The caller relists then.
 
-With no ``resource_version`` the first request asks for "now" (the server sends an ADDED for
-each existing object first). A resume before any event or bookmark was seen asks for "now"
-again; with bookmarks on (the default) the server sends one about 2 s before it ends a
-request, so that only happens for requests shorter than that.
+Exactly-once needs a consistent starting point: pass ``resource_version`` (a list's
+metadata.resourceVersion), or ``send_initial_events=True`` (the server's initial-events-end
+bookmark is one). With neither, the first request asks for "now" and the server starts with
+a synthetic ADDED per existing object, in key order, not resourceVersion order: a resume
+before a bookmark arrived starts from the last of those and may repeat some changes (with
+bookmarks on, the default, the server sends one about 2 s before it ends a request). A
+resume before anything at all was seen asks for "now" again.
+
+A request that ends at once with nothing in it is resumed after a short, growing pause
+(0.1 s doubling to 5 s); after the first request, less than a second left is the end.
 """
 
 from __future__ import annotations
