@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -118,3 +119,13 @@ def recorder(response: Callable[[httpx.Request], httpx.Response] | None = None,
         return httpx.Response(200, json={"kind": "ConfigMap", "metadata": {"name": "x"}})
 
     return seen, handler
+
+
+def cm(name: str, rv: str, ns: str = "team", **data: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": ns, "resourceVersion": rv}, "data": data}
+
+
+def ev(type_: str, obj: dict[str, Any]) -> bytes:
+    """One watch line."""
+    return json.dumps({"type": type_, "object": obj}, ensure_ascii=False).encode() + b"\n"

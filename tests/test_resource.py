@@ -37,6 +37,8 @@ def test_get_uses_the_default_namespace_and_decodes(mode: str) -> None:
     assert req.method == "GET" and req.url.path == "/api/v1/namespaces/team/configmaps/a"
     assert req.headers["Authorization"] == "Bearer t0ken"
     assert "as=PartialObjectMetadata" not in req.headers.get("Accept", "")
+    # Requests built by the core get the client's timeout (30 s), not none at all.
+    assert req.extensions["timeout"] == {"connect": 30.0, "read": 30.0, "write": 30.0, "pool": 30.0}
 
 
 @modes

@@ -1,28 +1,20 @@
-"""Paged lists (incl. the expired-continue fallback), watches (decoding split bodies,
-resuming, ending, errors) and streamed logs of the resource clients, over httpx.MockTransport,
-through both drivers. Logs are checked against simulated responses: a Pod cannot run in the
-test environment (kube-apiserver + etcd, no kubelet), so the server has no log to give."""
+"""Paged lists (incl. the expired-continue fallback) and watches (decoding split bodies,
+resuming, ending, errors) of the resource clients, over httpx.MockTransport, through both
+drivers."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 import pytest
-from _rest_mock import CONFIGMAPS, PODS, call, chunked, modes, recorder, status
+from _rest_mock import CONFIGMAPS, call, chunked, cm, config, ev, modes, recorder, status
 
 from kfast import ALL_NAMESPACES, WatchEvent, errors
 from kfast._client import Client
 from kfast._gvk import APIResource
-from kfast._logs import LineSplitter
 from kfast._rest_core import RestRequests
 from kfast._watch import WatchState
-
-
-def cm(name: str, rv: str, ns: str = "team", **data: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": ns, "resourceVersion": rv}, "data": data}
 
 
 def page(items: list[dict[str, Any]], rv: str = "100", cont: str | None = None) -> httpx.Response:
@@ -32,10 +24,6 @@ def page(items: list[dict[str, Any]], rv: str = "100", cont: str | None = None) 
         meta["remainingItemCount"] = 9
     return httpx.Response(200, json={"kind": "ConfigMapList", "apiVersion": "v1", "metadata": meta,
                                      "items": items})
-
-
-def ev(type_: str, obj: dict[str, Any]) -> bytes:
-    return json.dumps({"type": type_, "object": obj}, ensure_ascii=False).encode() + b"\n"
 
 
 def bookmark(rv: str, initial_end: bool = False) -> bytes:
@@ -194,7 +182,7 @@ def test_watch_other_error_event_is_its_api_error(mode: str) -> None:
 
 @modes
 def test_watch_metadata_only_and_initial_events(mode: str) -> None:
-    pom = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+    pom: dict[str, Any] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
            "metadata": {"name": "a", "namespace": "team", "resourceVersion": "3"}}
 
     def answer(req: httpx.Request) -> httpx.Response:
@@ -298,64 +286,7 @@ def test_watch_that_keeps_ending_empty_backs_off(mode: str) -> None:
 
 
 def _cfg() -> Any:
-    from _rest_mock import config
     return config()
-
-
-# -- logs -------------------------------------------------------------------------------------
-
-
-def test_line_splitter() -> None:
-    s = LineSplitter()
-    text = "héllo\nwörld ✓\n\nno newline".encode()
-    out: list[str] = []
-    for i in range(len(text)):  # one byte at a time: every split point
-        out += s.feed(text[i:i + 1])
-    out += s.finish()
-    assert out == ["héllo", "wörld ✓", "", "no newline"]
-    assert LineSplitter().feed(b"\xff\xfeok\n") == ["\ufffd\ufffdok"]
-
-
-@modes
-def test_logs_stream_lines_as_they_arrive(mode: str) -> None:
-    chunks = [b"2026-01-01T00:00:00Z sta", b"rt\n2026-01-01T00:00:01Z r\xc3", b"\xa9ady\nlast"]
-    seen, handler = recorder(lambda r: chunked(chunks, "text/plain"))
-    lines = call(mode, handler, "logs", "p", resource=PODS, follow=True, timestamps=True, tail_lines=0)
-    assert lines == ["2026-01-01T00:00:00Z start", "2026-01-01T00:00:01Z réady", "last"]
-    req = seen[0]
-    assert req.url.path == "/api/v1/namespaces/team/pods/p/log"
-    assert dict(req.url.params) == {"tailLines": "0", "follow": "true", "timestamps": "true"}
-    assert req.extensions["timeout"]["read"] is None  # following: no read timeout
-
-
-@modes
-def test_logs_can_be_left_early(mode: str) -> None:
-    _, handler = recorder(lambda r: chunked([b"a\nb\nc\n", b"d\n"], "text/plain"))
-    assert call(mode, handler, "logs", "p", resource=PODS, max_items=2) == ["a", "b"]
-
-
-@modes
-def test_logs_of_a_missing_pod_is_not_found(mode: str) -> None:
-    _, handler = recorder(lambda r: status(404, "NotFound", 'pods "p" not found'))
-    with pytest.raises(errors.NotFound):
-        call(mode, handler, "logs", "p", resource=PODS)
-
-
-@modes
-def test_a_stream_cut_mid_body_is_stream_truncated(mode: str) -> None:
-    class Cut(httpx.SyncByteStream, httpx.AsyncByteStream):
-        def __iter__(self) -> Any:
-            yield ev("ADDED", cm("a", "2"))
-            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
-
-        async def __aiter__(self) -> Any:
-            yield ev("ADDED", cm("a", "2"))
-            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
-
-    _, handler = recorder(lambda r: httpx.Response(200, stream=Cut()))
-    got: list[Any] = []
-    with pytest.raises(errors.StreamTruncated):
-        got += call(mode, handler, "watch", resource_version="1")
 
 
 def test_scope_unknown_resources_watch_without_namespace() -> None:

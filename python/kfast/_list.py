@@ -10,6 +10,7 @@ unpaged LIST at the resourceVersion first asked for (protocol.md, LIST and resou
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,10 +50,24 @@ class Page:
 
 def decode_page(resp: httpx.Response) -> Page:
     try:
-        body = _DECODER.decode(resp.content)
+        body = _decode_without_gc(resp.content)
     except msgspec.DecodeError as e:
         raise errors.DecodeError(f"LIST {resp.request.url.path}: {e}") from e
     return Page(body.kind, body.apiVersion, body.metadata, body.items or [])
+
+
+def _decode_without_gc(content: bytes) -> _Body:
+    # A page of 500 objects is ~10^4 new dicts and lists: the cyclic GC would run many
+    # times while they are built, scanning every survivor again (half of the decoding time
+    # on CPython 3.11). Decoded JSON holds no reference cycles, so pausing the collector
+    # for the one call loses nothing. Only a collector that is on is paused and resumed.
+    if not gc.isenabled():
+        return _DECODER.decode(content)
+    gc.disable()
+    try:
+        return _DECODER.decode(content)
+    finally:
+        gc.enable()
 
 
 def item_key(item: Mapping[str, Any]) -> str:

@@ -18,7 +18,7 @@ from kfast._core import Core
 from kfast._stream import Close, Emit, ReadChunk, StreamStep
 from kfast._transport import map_transport_error
 
-__all__ = ["LineSplitter", "log_params", "log_steps"]
+__all__ = ["LineSplitter", "LogStream", "log_params"]
 
 
 class LineSplitter:
@@ -74,23 +74,34 @@ def log_params(*, container: str | None = None, follow: bool = False, tail_lines
     return {k: v for k, v in params.items() if v is not None}
 
 
-def log_steps(core: Core, request: httpx.Request) -> Generator[StreamStep, Any, None]:
-    """Open the log stream and emit its lines as they arrive."""
-    if request.url.params.get("follow") == "true":
-        # A quiet container may log nothing for hours: no read timeout while following.
-        request.extensions["timeout"] = httpx.Timeout(30.0, read=None).as_dict()
-    resp = yield from core.call(request, stream=True)
-    lines = LineSplitter()
-    while True:
-        chunk = yield ReadChunk(resp)
-        if isinstance(chunk, BaseException):
-            raise map_transport_error(chunk) from chunk
-        if chunk is None:
-            break
-        out = lines.feed(chunk)
-        if out:
-            yield Emit(out)
-    rest = lines.finish()
-    if rest:
-        yield Emit(rest)
-    yield Close(resp)
+class LogStream:
+    """One log request: opens it and emits its lines as they arrive (see the module docstring)."""
+
+    def __init__(self, request: httpx.Request) -> None:
+        if request.url.params.get("follow") == "true":
+            # A quiet container may log nothing for hours: no read timeout while following.
+            request.extensions["timeout"] = httpx.Timeout(30.0, read=None).as_dict()
+        self.request = request
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def steps(self, core: Core) -> Generator[StreamStep, Any, None]:
+        resp = yield from core.call(self.request, stream=True)
+        lines = LineSplitter()
+        while True:
+            chunk = yield ReadChunk(resp)
+            if self.stopped:
+                return
+            if isinstance(chunk, BaseException):
+                raise map_transport_error(chunk) from chunk
+            if chunk is None:
+                break
+            out = lines.feed(chunk)
+            if out:
+                yield Emit(out)
+        rest = lines.finish()
+        if rest:
+            yield Emit(rest)
+        yield Close(resp)

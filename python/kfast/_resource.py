@@ -32,9 +32,9 @@ import httpx
 
 from kfast._gvk import APIResource
 from kfast._list import ListPager, Merged, list_steps, unseen
-from kfast._logs import log_params, log_steps
+from kfast._logs import LogStream, log_params
 from kfast._rest_core import Body, RestRequests
-from kfast._stream import drive
+from kfast._stream import StreamIterator, drive
 from kfast._watch import Watch, WatchState
 
 if TYPE_CHECKING:
@@ -233,13 +233,14 @@ class ResourceClient(ResourceBase):
     def logs(self, name: str, *, namespace: str | None = None, container: str | None = None,
              follow: bool = False, tail_lines: int | None = None, since_seconds: int | None = None,
              since_time: datetime | str | None = None, timestamps: bool = False, previous: bool = False,
-             limit_bytes: int | None = None) -> Iterator[str]:
+             limit_bytes: int | None = None) -> StreamIterator[str]:
         """The pod's log, streamed: lines (without ``\\n``) as they arrive; with ``follow``,
-        until the container ends or the iteration is left."""
+        until the container ends, or the iterator is closed or stopped (``stop()`` works from
+        any thread and wakes a blocked read). Also a context manager."""
         req = self._logs_request(name, namespace, container=container, follow=follow, tail_lines=tail_lines,
                                  since_seconds=since_seconds, since_time=since_time, timestamps=timestamps,
                                  previous=previous, limit_bytes=limit_bytes)
-        return drive(self._client, log_steps(self._client._core, req))
+        return StreamIterator(self._client, LogStream(req))
 
     def read_logs(self, name: str, *, namespace: str | None = None, container: str | None = None,
                   tail_lines: int | None = None, since_seconds: int | None = None,

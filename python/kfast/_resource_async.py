@@ -22,10 +22,10 @@ import httpx
 
 from kfast._gvk import APIResource
 from kfast._list import ListPager, Merged, list_steps, unseen
-from kfast._logs import log_steps
+from kfast._logs import LogStream
 from kfast._resource import ResourceBase
 from kfast._rest_core import Body
-from kfast._stream import adrive
+from kfast._stream import AsyncStreamIterator, adrive
 from kfast._watch import AsyncWatch
 
 if TYPE_CHECKING:
@@ -202,13 +202,14 @@ class AsyncResourceClient(ResourceBase):
     def logs(self, name: str, *, namespace: str | None = None, container: str | None = None,
              follow: bool = False, tail_lines: int | None = None, since_seconds: int | None = None,
              since_time: datetime | str | None = None, timestamps: bool = False, previous: bool = False,
-             limit_bytes: int | None = None) -> AsyncIterator[str]:
+             limit_bytes: int | None = None) -> AsyncStreamIterator[str]:
         """The pod's log, streamed: lines (without ``\\n``) as they arrive; with ``follow``,
-        until the container ends or the iteration is left."""
+        until the container ends, or the iterator is closed or stopped (``stop()`` works from
+        any task or thread and wakes a pending read). Also an async context manager."""
         req = self._logs_request(name, namespace, container=container, follow=follow, tail_lines=tail_lines,
                                  since_seconds=since_seconds, since_time=since_time, timestamps=timestamps,
                                  previous=previous, limit_bytes=limit_bytes)
-        return adrive(self._client, log_steps(self._client._core, req))
+        return AsyncStreamIterator(self._client, LogStream(req))
 
     async def read_logs(self, name: str, *, namespace: str | None = None, container: str | None = None,
                   tail_lines: int | None = None, since_seconds: int | None = None,

@@ -205,8 +205,8 @@ class RestRequests:
         ns = self.namespace(namespace, obj=obj if patch_type == "apply" else None)
         params = self.write_params(dry_run=dry_run, field_manager=field_manager,
                                    field_validation=field_validation, force=force)
-        return self._request("PATCH", ns, name, subresource, params=params, body=list(body)
-                             if isinstance(body, tuple) else body,
+        payload = list(body) if isinstance(body, tuple) else body
+        return self._request("PATCH", ns, name, subresource, params=params, body=payload,
                              content_type=PATCH_CONTENT_TYPES[patch_type])
 
     def apply(self, obj: Body, *, field_manager: str, namespace: str | None = None,

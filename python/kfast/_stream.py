@@ -16,16 +16,17 @@ import socket
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import httpx
 
-from kfast._core import Read, Send, Sleep
+from kfast._core import Core, Read, Send, Sleep
 
 if TYPE_CHECKING:
     from kfast._client import AsyncClient, Client
 
-__all__ = ["ReadChunk", "Close", "Emit", "StreamStep", "Streams", "drive", "adrive"]
+__all__ = ["ReadChunk", "Close", "Emit", "StreamStep", "Streams", "drive", "adrive", "Operation",
+           "StreamIterator", "AsyncStreamIterator"]
 
 T = TypeVar("T")
 
@@ -62,10 +63,14 @@ class Streams:
         self._open: dict[int, httpx.Response] = {}
         self._sync_iters: dict[int, Iterator[bytes]] = {}
         self._async_iters: dict[int, AsyncIterator[bytes]] = {}
+        self._aborted = False
 
     def add(self, resp: httpx.Response) -> None:
         with self._lock:
             self._open[id(resp)] = resp
+            aborted = self._aborted
+        if aborted:
+            _shutdown(resp)  # stop() came while this one was being opened
 
     def forget(self, resp: httpx.Response) -> None:
         with self._lock:
@@ -94,20 +99,27 @@ class Streams:
         return out
 
     def abort(self) -> None:
-        """Wake any read blocked on an open response, from any thread or task: shut its TCP
-        socket down (under any TLS layer, without touching objects the reader is using);
-        the read then fails or ends, which the operation treats as the stop it asked for.
-        The driver closes the responses afterwards."""
+        """Wake any read blocked on an open response (now, or opened from now on), from
+        any thread or task: shut its TCP socket down (under any TLS layer, without touching
+        objects the reader is using); the read then fails or ends, which the operation
+        treats as the stop it asked for. The driver closes the responses afterwards."""
         with self._lock:
+            self._aborted = True
             open_ = list(self._open.values())
         for r in open_:
-            ns = r.extensions.get("network_stream")
-            sock = ns.get_extra_info("socket") if ns is not None else None
-            if isinstance(sock, socket.socket):
-                try:
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
-                except OSError:
-                    pass  # already closed
+            _shutdown(r)
+
+
+def _shutdown(resp: httpx.Response) -> None:
+    ns = resp.extensions.get("network_stream")
+    sock = ns.get_extra_info("socket") if ns is not None else None
+    try:
+        if isinstance(sock, socket.socket):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # under an SSLSocket too
+        elif sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)  # asyncio's TransportSocket
+    except (OSError, AttributeError):
+        pass  # already closed
 
 
 def drive(client: Client, steps: Steps, streams: Streams | None = None) -> Generator[Any, None, None]:
@@ -174,3 +186,88 @@ async def adrive(client: AsyncClient, steps: Steps,
         steps.close()
         for r in streams.take_all():
             await r.aclose()
+
+
+class Operation(Protocol):
+    """A streamed operation's state: its steps, and a flag the steps check after each read."""
+
+    @property
+    def stopped(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+    def steps(self, core: Core) -> Steps: ...
+
+
+class StreamIterator(Generic[T]):
+    """The values an operation emits, through a :class:`kfast.Client`. :meth:`stop` (any
+    thread) ends the iteration quietly, waking a blocked read; a context manager."""
+
+    def __init__(self, client: Client, op: Operation) -> None:
+        self._op = op
+        self._streams = Streams()
+        self._it = drive(client, op.steps(client._core), self._streams)
+
+    def __iter__(self) -> StreamIterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self._op.stopped:
+            self._it.close()  # stop() may come between two values of one read
+            raise StopIteration
+        value: T = next(self._it)
+        return value
+
+    def stop(self) -> None:
+        self._op.stop()
+        self._streams.abort()
+
+    def close(self) -> None:
+        self.stop()
+        try:
+            self._it.close()
+        except ValueError:
+            pass  # running in another thread: it returns by itself after stop()
+
+    def __enter__(self) -> StreamIterator[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncStreamIterator(Generic[T]):
+    """The asyncio twin of :class:`StreamIterator`: ``async for``, ``async with``; ``stop()``
+    works from any task or thread, ``await close()``."""
+
+    def __init__(self, client: AsyncClient, op: Operation) -> None:
+        self._op = op
+        self._streams = Streams()
+        self._it = adrive(client, op.steps(client._core), self._streams)
+
+    def __aiter__(self) -> AsyncStreamIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._op.stopped:
+            await self._it.aclose()
+            raise StopAsyncIteration
+        value: T = await self._it.__anext__()
+        return value
+
+    def stop(self) -> None:
+        self._op.stop()
+        self._streams.abort()
+
+    async def close(self) -> None:
+        self.stop()
+        try:
+            await self._it.aclose()
+        except RuntimeError:
+            pass  # being iterated by another task: it returns by itself after stop()
+
+    async def __aenter__(self) -> AsyncStreamIterator[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -19,10 +19,16 @@ How a watch ends (protocol.md, Watch wire format):
   ApiError of its Status; a connection that breaks mid-stream raises
   :class:`kfast.errors.StreamTruncated` (or another TransportError). The caller relists then.
 
-With no ``resource_version`` the first request asks for "now" (the server sends an ADDED for
-each existing object first). A resume before any event or bookmark was seen asks for "now"
-again; with bookmarks on (the default) the server sends one about 2 s before it ends a
-request, so that only happens for requests shorter than that.
+Exactly-once needs a consistent starting point: pass ``resource_version`` (a list's
+metadata.resourceVersion), or ``send_initial_events=True`` (the server's initial-events-end
+bookmark is one). With neither, the first request asks for "now" and the server starts with
+a synthetic ADDED per existing object, in key order, not resourceVersion order: a resume
+before a bookmark arrived starts from the last of those and may repeat some changes (with
+bookmarks on, the default, the server sends one about 2 s before it ends a request). A
+resume before anything at all was seen asks for "now" again.
+
+A request that ends at once with nothing in it is resumed after a short, growing pause
+(0.1 s doubling to 5 s); after the first request, less than a second left is the end.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ import msgspec
 from kfast import _native
 from kfast._core import Core, Sleep
 from kfast._rest_core import RestRequests
-from kfast._stream import Close, Emit, ReadChunk, StreamStep, Streams, adrive, drive
+from kfast._stream import AsyncStreamIterator, Close, Emit, ReadChunk, StreamIterator, StreamStep
 from kfast._transport import map_transport_error
 
 if TYPE_CHECKING:
@@ -190,23 +196,13 @@ class WatchState:
                 yield Sleep(wait, "watch ended at once without events")
 
 
-class Watch:
-    """An iterator of :class:`WatchEvent`; also a context manager (closes on exit)."""
+class Watch(StreamIterator[WatchEvent]):
+    """An iterator of :class:`WatchEvent`; a context manager (closes on exit); :meth:`stop`
+    from any thread ends it quietly (see the module docstring for how else it ends)."""
 
     def __init__(self, client: Client, state: WatchState) -> None:
+        super().__init__(client, state)
         self._state = state
-        self._streams = Streams()
-        self._it = drive(client, state.steps(client._core), self._streams)
-
-    def __iter__(self) -> Watch:
-        return self
-
-    def __next__(self) -> WatchEvent:
-        if self._state.end_reason == "stopped":
-            self._it.close()  # stop() may come between two events of one read
-            raise StopIteration
-        ev: WatchEvent = next(self._it)
-        return ev
 
     @property
     def resource_version(self) -> str:
@@ -215,44 +211,17 @@ class Watch:
 
     @property
     def end_reason(self) -> Literal["timeout", "stopped"] | None:
+        """None while running (or after an error), "timeout" or "stopped" once it ended."""
         return self._state.end_reason
 
-    def stop(self) -> None:
-        """End the iteration; safe from any thread, wakes a blocked read."""
-        self._state.stop()
-        self._streams.abort()
 
-    def close(self) -> None:
-        self.stop()
-        try:
-            self._it.close()
-        except ValueError:
-            pass  # running in another thread: it returns by itself after stop()
-
-    def __enter__(self) -> Watch:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncWatch:
-    """An async iterator of :class:`WatchEvent`; also an async context manager."""
+class AsyncWatch(AsyncStreamIterator[WatchEvent]):
+    """An async iterator of :class:`WatchEvent`; an async context manager; :meth:`stop`
+    from any task or thread ends it quietly."""
 
     def __init__(self, client: AsyncClient, state: WatchState) -> None:
+        super().__init__(client, state)
         self._state = state
-        self._streams = Streams()
-        self._it = adrive(client, state.steps(client._core), self._streams)
-
-    def __aiter__(self) -> AsyncWatch:
-        return self
-
-    async def __anext__(self) -> WatchEvent:
-        if self._state.end_reason == "stopped":
-            await self._it.aclose()
-            raise StopAsyncIteration
-        ev: WatchEvent = await self._it.__anext__()
-        return ev
 
     @property
     def resource_version(self) -> str:
@@ -261,21 +230,3 @@ class AsyncWatch:
     @property
     def end_reason(self) -> Literal["timeout", "stopped"] | None:
         return self._state.end_reason
-
-    def stop(self) -> None:
-        """End the iteration; safe from any task or thread, wakes a pending read."""
-        self._state.stop()
-        self._streams.abort()
-
-    async def close(self) -> None:
-        self.stop()
-        try:
-            await self._it.aclose()
-        except RuntimeError:
-            pass  # being iterated by another task: it returns by itself after stop()
-
-    async def __aenter__(self) -> AsyncWatch:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()

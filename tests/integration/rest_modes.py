@@ -111,3 +111,14 @@ def deployment(name: str, replicas: int = 1, containers: list[dict[str, Any]] | 
 def pod(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
             "spec": {"containers": [{"name": "main", "image": "registry.k8s.io/pause:3.10"}]}}
+
+
+def on_response(make: Make, fn: Callable[[Any], None]) -> None:
+    """Call ``fn(httpx.Response)`` for each response the client of ``make`` receives."""
+    http = make.client._http  # type: ignore[attr-defined]
+    if isinstance(make.client, AsyncClient):  # type: ignore[attr-defined]
+        async def hook(resp: Any) -> None:
+            fn(resp)
+        http.event_hooks["response"].append(hook)
+    else:
+        http.event_hooks["response"].append(fn)
