@@ -198,3 +198,42 @@ def test_front_ends_share_a_given_mapper_and_default_to_their_own_discovery() ->
         assert server.paths().count("/apis") == 1
         own = DynamicClient(c)
         assert own.mapper is not mapper and "DynamicClient('http://k8s.test:6443')" == repr(own)
+
+
+@modes
+def test_client_resource_by_name_uses_its_own_discovery(mode: str, tmp_path: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Client.resource("deploy")``: discovery made on first use (disk cache under
+    $KUBECACHEDIR), shared by later calls, and the resource client it returns works."""
+    monkeypatch.setenv("KUBECACHEDIR", str(tmp_path))
+    server = Server()
+    transport = httpx.MockTransport(server)
+
+    def check(rc: Any, again: Any, disc: Any, mapper: Any) -> None:
+        assert rc.resource.gvr == GroupVersionResource("apps", "v1", "deployments")
+        assert rc.resource.namespaced is True
+        assert again.resource == rc.resource
+        assert mapper.discovery is disc
+        assert (tmp_path / "discovery" / "k8s.test_6443" / "servergroups.json").is_file()
+
+    if mode == "sync":
+        with Client(CFG, transport=transport) as c:
+            rc = c.resource("deploy")
+            again = c.resource("deployments.apps")
+            check(rc, again, c.discovery, c.mapper)
+            assert isinstance(rc, ResourceClient)
+            assert c.resource("deploy", metadata_only=True).metadata_only
+            assert rc.get("web")["path"] == "/apis/apps/v1/namespaces/team-a/deployments/web"
+        # Discovery was fetched once for the three lookups (then served from memory).
+        assert sum(1 for r in server.requests if r.url.path == "/apis") == 1
+        return
+
+    async def go() -> None:
+        async with AsyncClient(CFG, transport=transport) as c:
+            rc = await c.resource("deploy")
+            again = await c.resource("deployments.apps")
+            check(rc, again, c.discovery, c.mapper)
+            assert isinstance(rc, AsyncResourceClient)
+            assert (await rc.get("web"))["path"] == "/apis/apps/v1/namespaces/team-a/deployments/web"
+
+    asyncio.run(go())

@@ -19,9 +19,10 @@ dynamic client build on :meth:`Client.send`.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Generator, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -29,6 +30,13 @@ from kfast._config import Config, load_config
 from kfast._core import Core, Params, Read, RetryPolicy, Send, Sleep, Step
 from kfast._transport import AsyncTransport
 from kfast._warnings import LogOnceWarningHandler, WarningHandler
+
+if TYPE_CHECKING:
+    from kfast._dynamic import AsyncDynamicClient, DynamicClient, ResourceRef
+    from kfast._resource import ResourceClient
+    from kfast._resource_async import AsyncResourceClient
+    from kfast._restmapper import AsyncRESTMapper, RESTMapper
+    from kfast.discovery import AsyncDiscoveryClient, DiscoveryClient
 
 __all__ = ["Client", "AsyncClient", "PatchType", "PATCH_CONTENT_TYPES"]
 
@@ -122,6 +130,8 @@ class Client(_Common):
     ) -> None:
         super().__init__(config, retry=retry, warning_handler=warning_handler)
         self._http = self.config.httpx_client(transport=transport, timeout=timeout)
+        self._lazy_lock = threading.Lock()
+        self._dynamic: DynamicClient | None = None
 
     def close(self) -> None:
         self._http.close()
@@ -212,6 +222,37 @@ class Client(_Common):
         v: dict[str, Any] = self.get("/version")
         return v
 
+    # -- discovery and any resource by name (built on first use) ---------------------------
+
+    @property
+    def discovery(self) -> DiscoveryClient:
+        """This client's :class:`~kfast.DiscoveryClient` (kubectl's disk cache under
+        ``~/.kube/cache/discovery``), created on first use and shared by :meth:`resource`."""
+        with self._lazy_lock:
+            if self._dynamic is None:
+                from kfast._dynamic import DynamicClient
+                from kfast.discovery import DiscoveryClient
+
+                self._dynamic = DynamicClient(self, DiscoveryClient(self))
+            return self._dynamic.mapper.discovery
+
+    @property
+    def mapper(self) -> RESTMapper:
+        """The :class:`~kfast.RESTMapper` over :attr:`discovery`."""
+        self.discovery  # noqa: B018 (creates it)
+        assert self._dynamic is not None
+        return self._dynamic.mapper
+
+    def resource(self, ref: ResourceRef, *, metadata_only: bool = False) -> ResourceClient:
+        """A :class:`~kfast.ResourceClient` for any resource, named as kubectl accepts
+        (``"deploy"``, ``"deployments.apps"``, ``"Widget"``) or by GroupVersionResource,
+        GroupVersionKind or APIResource. CRDs created at run time are found (discovery is
+        refreshed once on a miss)."""
+        from kfast._dynamic import resolve
+        from kfast._resource import ResourceClient
+
+        return ResourceClient(self, resolve(self.mapper, ref), metadata_only=metadata_only)
+
 
 class AsyncClient(_Common):
     """The asyncio twin of :class:`Client`; the same methods, awaited."""
@@ -227,6 +268,7 @@ class AsyncClient(_Common):
     ) -> None:
         super().__init__(config, retry=retry, warning_handler=warning_handler)
         cfg = self.config
+        self._dynamic: AsyncDynamicClient | None = None
         self._http = httpx.AsyncClient(
             base_url=cfg.server,
             auth=cfg.auth(),
@@ -316,3 +358,29 @@ class AsyncClient(_Common):
     async def version(self) -> dict[str, Any]:
         v: dict[str, Any] = await self.get("/version")
         return v
+
+    # -- discovery and any resource by name (built on first use) ---------------------------
+
+    @property
+    def discovery(self) -> AsyncDiscoveryClient:
+        """This client's :class:`~kfast.AsyncDiscoveryClient`, created on first use."""
+        if self._dynamic is None:
+            from kfast._dynamic import AsyncDynamicClient
+            from kfast.discovery import AsyncDiscoveryClient
+
+            self._dynamic = AsyncDynamicClient(self, AsyncDiscoveryClient(self))
+        return self._dynamic.mapper.discovery
+
+    @property
+    def mapper(self) -> AsyncRESTMapper:
+        """The :class:`~kfast.AsyncRESTMapper` over :attr:`discovery`."""
+        self.discovery  # noqa: B018 (creates it)
+        assert self._dynamic is not None
+        return self._dynamic.mapper
+
+    async def resource(self, ref: ResourceRef, *, metadata_only: bool = False) -> AsyncResourceClient:
+        """The asyncio twin of :meth:`Client.resource` (awaited: it may consult discovery)."""
+        from kfast._dynamic import aresolve
+        from kfast._resource_async import AsyncResourceClient
+
+        return AsyncResourceClient(self, await aresolve(self.mapper, ref), metadata_only=metadata_only)
