@@ -65,6 +65,18 @@ def test_one_informer_per_resource_and_options_shared_by_callers() -> None:
             f.for_resource("cm")
 
 
+def test_default_resolver_without_discovery_takes_core_plurals() -> None:
+    """The simulator serves no discovery: plain plurals are core/v1, anything else is a
+    typed NoMatchError (never a guess)."""
+    with Simulator(pods=3, seed=1) as sim, kfast.SharedInformerFactory(kfast.Config.for_url(sim.url)) as f:
+        assert f.resolve("pods") == GVR("", "v1", "pods")
+        assert f.resolve("deployments.v1.apps") == GVR("apps", "v1", "deployments")
+        with pytest.raises(kfast.errors.NoMatchError, match="Deployment"):
+            f.resolve("Deployment")
+        with pytest.raises(LookupError):
+            f.resolve("deployments.apps")
+
+
 def test_wait_for_cache_sync_reports_unsynced() -> None:
     with Simulator(pods=5, seed=1) as sim:
         sim.fail_next_requests(500, count=1000)

@@ -5,27 +5,33 @@ each watch costs the server a connection and the client a copy of the cache, so 
 the factory, which hands the same :class:`SharedIndexInformer` to everyone asking for the same
 (group, version, resource, namespace, label selector, field selector).
 
-Resources are named by :class:`GroupVersionResource`. Names like ``"deployments"`` or
-``"Deployment"`` need discovery (issue 5's RESTMapper): pass a ``resolver`` to the factory
-and any string goes through it; without one only ``"pods"``-style core/v1 plural names and
-the fully qualified ``"deployments.v1.apps"`` form are understood.
+Resources are named by :class:`GroupVersionResource` or by any name the RESTMapper accepts
+(``"deploy"``, ``"Deployment"``, ``"deployments.apps"``, a CRD's plural). Without a
+``resolver=`` the factory resolves strings through discovery (a :class:`~kfast.RESTMapper`
+over a client made on first use); the fully qualified ``"deployments.v1.apps"`` form needs no
+discovery, and when the server has no discovery to offer (the embedded simulator) a plain
+lower-case word is taken as a core/v1 plural.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from kfast import errors
 from kfast._config import Config
 from kfast._feed import Transform
 from kfast._gvk import GroupVersionResource
 from kfast._wire import Wire
 from kfast.informer import SharedIndexInformer
 
-__all__ = ["GroupVersionResource", "InformerKey", "SharedInformerFactory", "Resolver"]
+__all__ = ["GroupVersionResource", "InformerKey", "SharedInformerFactory", "Resolver", "DiscoveryResolver"]
+
+log = logging.getLogger("kfast.informer")
 
 
 class InformerKey(NamedTuple):
@@ -58,6 +64,44 @@ def parse_resource(name: str) -> GroupVersionResource:
         f"'resource.version.group' name, or give the factory a resolver (RESTMapper)")
 
 
+class DiscoveryResolver:
+    """The factory's default resolver: ``resource.version.group`` as written, anything else
+    through a RESTMapper over a :class:`~kfast.Client` for ``config`` (made on first use)."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._lock = threading.Lock()
+        self._client: Any = None
+
+    def __call__(self, name: str) -> GroupVersionResource:
+        parts = name.split(".")
+        if len(parts) >= 2 and _VERSION.match(parts[1]):
+            return parse_resource(name)
+        with self._lock:
+            if self._client is None:
+                from kfast._client import Client
+
+                self._client = Client(self._config)
+            client = self._client
+        try:
+            gvr: GroupVersionResource = client.mapper.resolver(name)
+            return gvr
+        except (errors.ApiError, errors.TransportError) as e:
+            # No discovery here (a bare test server, discovery forbidden): a lower-case word
+            # can still be a core/v1 plural; anything else cannot be resolved.
+            log.debug("discovery unavailable (%s); resolving %r without it", e, name)
+            try:
+                return parse_resource(name)
+            except LookupError:
+                raise errors.NoMatchError(f"cannot resolve {name!r}: discovery failed ({e})", name) from e
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
 class SharedInformerFactory:
     """Creates and shares informers; ``start()`` runs them, ``shutdown()`` stops them all.
 
@@ -86,7 +130,10 @@ class SharedInformerFactory:
         self.resync_period = resync_period
         self.page_size = page_size
         self.watch_list = watch_list
-        self.resolver: Resolver = resolver or parse_resource
+        self._default_resolver: DiscoveryResolver | None = None
+        if resolver is None:
+            resolver = self._default_resolver = DiscoveryResolver(config)
+        self.resolver: Resolver = resolver
         self._wire = wire or Wire(config)
         self._owns_wire = wire is None
         self._lock = threading.Lock()
@@ -177,6 +224,8 @@ class SharedInformerFactory:
             inf.stop(timeout)
         if self._owns_wire:
             self._wire.close()
+        if self._default_resolver is not None:
+            self._default_resolver.close()
 
     def __enter__(self) -> SharedInformerFactory:
         return self

@@ -58,6 +58,12 @@ def test_factory_shares_informers_for_builtin_and_custom_resources(cluster: Clus
         widgets = f.for_resource(GVR(group, "v1", "widgets"))
         assert f.for_resource(f"widgets.v1.{group}") is widgets
         cms = f.for_resource("configmaps")
+        # Without a resolver, names go through discovery: kind, short name, group forms.
+        assert f.for_resource("Widget") is widgets
+        assert f.for_resource(f"widgets.{group}") is widgets
+        assert f.for_resource("cm") is cms
+        with pytest.raises(kfast.errors.NoMatchError):
+            f.for_resource("nosuchthings")
         f.start()
         assert set(f.wait_for_cache_sync(30).values()) == {True}
         assert sorted(w.name for w in widgets.lister.list()) == ["w0", "w1", "w2"]
