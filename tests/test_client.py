@@ -313,3 +313,13 @@ def test_transport_messages_are_scrubbed() -> None:
 
     err = map_transport_error(httpx.LocalProtocolError("Illegal header value b'Bearer s3cr3t-x\\r'"))
     assert "s3cr3t" not in str(err) and "[REDACTED]" in str(err)
+
+
+def test_plain_http_builds_no_tls_context() -> None:
+    """An http:// server reached directly or through an http proxy never does TLS, so no
+    default SSLContext (certifi loading, ~30 ms) is built; an https proxy still verifies."""
+    from kfast._transport import _Pools
+
+    assert _Pools(Config.for_url("http://10.0.0.1:8080")).verify(None) is False
+    assert _Pools(Config.for_url("http://10.0.0.1:8080").replace(proxy_url="http://p:3128")).verify(None) is False
+    assert _Pools(Config.for_url("http://10.0.0.1:8080").replace(proxy_url="https://p:3128")).verify(None) is True
