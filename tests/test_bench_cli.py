@@ -87,3 +87,16 @@ def test_bench_against_unreachable_cluster_says_why(tmp_path: pathlib.Path,
     assert "ConnectError" in capsys.readouterr().err
     assert main(["bench", "--kubeconfig", str(kc), "--context", "nope", "-q"]) == 2
     assert "ConfigError" in capsys.readouterr().err
+
+
+def test_sim_on_a_port_in_use_is_one_line_and_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["sim", "--pods", "1", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"kfast sim: cannot listen on 127.0.0.1:{port}: ") and "in use" in err
