@@ -100,3 +100,28 @@ def test_sim_on_a_port_in_use_is_one_line_and_status_2(capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"kfast sim: cannot listen on 127.0.0.1:{port}: ") and "in use" in err
+
+
+def test_tiny_churn_warns_in_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    if native_missing():
+        pytest.skip("the informer needs kfast._native")
+    assert main(["bench", "--objects", "50", "--churn", "5", "--json", "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["watch_events"] == 5 and len(out["warnings"]) == 1
+    assert "too short to measure (5 events in" in out["warnings"][0] and "--churn" in out["warnings"][0]
+    assert main(["bench", "--objects", "50", "--churn", "5", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "WARNING: the watch phase was too short to measure (5 events" in text
+
+
+def test_long_enough_watch_phase_has_no_warning() -> None:
+    from kfast._bench import BenchResult, format_result, measurement_warnings
+
+    r = BenchResult("simulator", "pods", 10, 0.1, 100.0, False, watch_events=50_000, watch_seconds=0.8,
+                    watch_events_per_second=62_500.0)
+    assert measurement_warnings(r) == [] and "WARNING" not in format_result(r)
+    r.watch_seconds = 0.2  # many events but too quick to time
+    assert "noise" in measurement_warnings(r)[0]
+    cluster = BenchResult("cluster", "configmaps", 10, 0.1, 100.0, False, watch_events=3, watch_seconds=10.0)
+    assert "--duration" in measurement_warnings(cluster)[0]
+    assert measurement_warnings(BenchResult("simulator", "pods", 1, 0.1, 10.0, False)) == []  # no watch phase
