@@ -103,6 +103,41 @@ def test_429_retry_after_is_honoured_then_reported(mode: str) -> None:
 
 
 @modes
+@pytest.mark.parametrize("header", ["3600", "1e12", "inf"])
+def test_retry_after_beyond_max_retry_after_fails_at_once(mode: str, header: str) -> None:
+    sends = [0]
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        sends[0] += 1
+        return httpx.Response(429, headers={"Retry-After": header},
+                              json={"kind": "Status", "code": 429, "reason": "TooManyRequests"})
+
+    start = time.monotonic()
+    with pytest.raises(errors.TooManyRequests) as ei:
+        call(mode, handler, retry=RetryPolicy(max_attempts=5, max_retry_after=60))
+    # Not four waits of the cap: the first answer is reported, with what the server asked.
+    assert time.monotonic() - start < 2 and sends[0] == 1 and ei.value.attempts == 1
+    assert ei.value.retry_after == float(header)
+
+
+@modes
+def test_retry_after_up_to_the_cap_is_waited_for(mode: str) -> None:
+    times: list[float] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        times.append(time.monotonic())
+        code = 503 if len(times) == 1 else 200
+        return httpx.Response(code, headers={"Retry-After": "0.3"}, json={"kind": "Status", "code": code})
+
+    assert call(mode, handler, retry=RetryPolicy(max_retry_after=0.3)) == {"kind": "Status", "code": 200}
+    assert len(times) == 2 and times[1] - times[0] >= 0.29
+    times.clear()
+    with pytest.raises(errors.ServiceUnavailable) as ei:
+        call(mode, handler, retry=RetryPolicy(max_retry_after=0.29))
+    assert len(times) == 1 and ei.value.retry_after == 0.3
+
+
+@modes
 def test_429_then_success_even_for_post(mode: str) -> None:
     n = [0]
 
