@@ -24,7 +24,7 @@ from kfast._auth import BasicAuth, BearerAuth, ExecAuth, OIDCAuth
 from kfast._exec import ExecConfig, ExecProvider
 from kfast._oidc import OIDCConfig, OIDCProvider
 from kfast._ratelimit import DEFAULT_BURST, DEFAULT_QPS, TokenBucket
-from kfast._tls import TLSState
+from kfast._tls import TLSState, build_proxy_ssl_context
 from kfast.errors import ConfigError
 
 __all__ = ["Config", "load_config", "load_incluster_config", "load_kubeconfig"]
@@ -41,6 +41,7 @@ class _Runtime:
         self.auth_built = False
         self.exec: ExecProvider | None = None
         self.tls: TLSState | None = None
+        self.proxy_tls: ssl.SSLContext | None = None
         self.limiter: TokenBucket | None = None
         self.limiter_built = False
 
@@ -54,6 +55,20 @@ class Config:
     rotated pair is picked up). ``token_file`` is re-read while running because
     service-account tokens rotate. ``qps``/``burst`` configure the client-side rate limiter
     (``qps=None`` turns it off).
+
+    ``proxy_url`` (kubeconfig ``proxy-url``; else ``HTTPS_PROXY``/``NO_PROXY`` from the
+    environment) may be ``http://``, ``https://`` or ``socks5://``; REST calls and watches
+    both go through it. An ``https://`` proxy is itself reached over TLS, and its
+    certificate is checked against the proxy's host name and trusted if it chains to the
+    system trust store (``SSL_CERT_FILE``/``SSL_CERT_DIR`` override it, as for Go), to the
+    cluster's certificate-authority (client-go verifies the proxy with the cluster's TLS
+    settings, so what kubectl accepts works here too) or to ``proxy_ca_pem``: kubeconfig has
+    no field for a proxy CA, so that one is set in code, e.g.
+    ``cfg.replace(proxy_ca_pem=Path("proxy-ca.pem").read_bytes())``. The cluster's
+    ``tls-server-name``, client certificate and ``insecure-skip-tls-verify`` apply to the API
+    server only, never to the proxy (client-go applies them to both, a known bug).
+    An unreachable proxy, a failed handshake with it or a refused tunnel raise
+    :class:`kfast.errors.ProxyError`.
     """
 
     server: str
@@ -72,6 +87,7 @@ class Config:
     tls_server_name: str | None = None
     namespace: str = "default"
     proxy_url: str | None = None
+    proxy_ca_pem: bytes | None = None
     disable_compression: bool = False
     qps: float | None = DEFAULT_QPS
     burst: int = DEFAULT_BURST
@@ -152,6 +168,15 @@ class Config:
         if cred is not None and cred.client_cert_pem and cred.client_key_pem:
             return (cred.client_cert_pem, cred.client_key_pem)
         return None
+
+    @property
+    def proxy_ssl_context(self) -> ssl.SSLContext:
+        """The SSLContext for the TLS connection to an ``https://`` proxy (built once)."""
+        rt = self._rt
+        with rt.lock:
+            if rt.proxy_tls is None:
+                rt.proxy_tls = build_proxy_ssl_context(self.ca_pem, self.proxy_ca_pem, self.source)
+            return rt.proxy_tls
 
     @property
     def ssl_context(self) -> ssl.SSLContext:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from kfast.errors import ConfigError
 
-__all__ = ["TLSState", "build_ssl_context", "CERT_FILE_CHECK_SECONDS"]
+__all__ = ["TLSState", "build_ssl_context", "build_proxy_ssl_context", "ProxyTLSFailure",
+           "CERT_FILE_CHECK_SECONDS"]
 
 CERT_FILE_CHECK_SECONDS = 5.0
 
@@ -141,3 +142,63 @@ def _load_cert_chain(ctx: ssl.SSLContext, cert: bytes, key: bytes, source: str) 
             ctx.load_cert_chain(cp, kp)
         except ssl.SSLError as e:
             raise ConfigError(f"{source}: client certificate/key cannot be loaded ({e.reason})") from e
+
+
+# -- the TLS connection to an https proxy --------------------------------------------------
+
+
+class ProxyTLSFailure(ssl.SSLError):
+    """The TLS handshake with the proxy itself failed (not the one with the API server inside
+    the tunnel). Raised in place of the ssl error, which stays chained as its cause, so the
+    transports can tell the two apart and raise :class:`kfast.errors.ProxyError`."""
+
+
+def _mark_proxy_failure(e: ssl.SSLError) -> ProxyTLSFailure:
+    return ProxyTLSFailure(getattr(e, "verify_message", None) or e.reason or str(e))
+
+
+class _ProxySSLSocket(ssl.SSLSocket):
+    # the blocking path (httpx's sync transport wraps the proxy socket)
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except ssl.SSLError as e:
+            raise _mark_proxy_failure(e) from e
+
+
+class _ProxySSLObject(ssl.SSLObject):
+    # the memory-BIO path (anyio, under httpx's async transport)
+    def do_handshake(self) -> None:
+        try:
+            super().do_handshake()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except ssl.SSLError as e:
+            raise _mark_proxy_failure(e) from e
+
+
+def build_proxy_ssl_context(cluster_ca_pem: bytes | None, proxy_ca_pem: bytes | None,
+                            source: str) -> ssl.SSLContext:
+    """The context for TLS to an ``https://`` proxy, verified against the proxy's host name.
+
+    Trusted: the system store (which honours ``SSL_CERT_FILE``/``SSL_CERT_DIR``), the
+    cluster's certificate-authority (client-go uses the cluster's TLS settings for the proxy
+    too, so a kubeconfig kubectl accepts keeps working) and ``proxy_ca_pem``. Unlike
+    client-go, the cluster's ``tls-server-name``, client certificate and
+    ``insecure-skip-tls-verify`` are not applied to the proxy: they describe the API server.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(["http/1.1"])  # the proxy speaks HTTP/1.1 CONNECT
+    ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    for what, pem in (("certificate-authority", cluster_ca_pem), ("proxy CA (proxy_ca_pem)", proxy_ca_pem)):
+        if pem:
+            try:
+                ctx.load_verify_locations(cadata=pem.decode("ascii", "replace"))
+            except (ssl.SSLError, ValueError) as e:
+                raise ConfigError(f"{source}: {what} is not valid PEM") from e
+    ctx.sslsocket_class = _ProxySSLSocket
+    ctx.sslobject_class = _ProxySSLObject
+    return ctx
