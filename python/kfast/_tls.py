@@ -154,7 +154,8 @@ class ProxyTLSFailure(ssl.SSLError):
 
 
 def _mark_proxy_failure(e: ssl.SSLError) -> ProxyTLSFailure:
-    return ProxyTLSFailure(getattr(e, "verify_message", None) or e.reason or str(e))
+    # (errno, strerror): SSLError's str() is then the original message.
+    return ProxyTLSFailure(e.errno, str(e))
 
 
 class _ProxySSLSocket(ssl.SSLSocket):
