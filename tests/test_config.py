@@ -285,3 +285,52 @@ def test_https_proxy_is_given_the_proxy_context(pki: Pki) -> None:
         assert p.ssl_context is not cfg.ssl_context  # the API server's context is another one
     plain = SyncTransport(Config(server="https://10.0.0.1", proxy_url="http://proxy.test:3128"))
     assert plain._p.proxy is not None and plain._p.proxy.ssl_context is None
+
+
+def test_in_cluster_ca_bundle_rotation_is_picked_up_for_new_connections(
+        tmp_path: Path, pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kfast._tls
+    from _pki import _make_pki
+    from _proxy import ConnectProxy
+
+    monkeypatch.setattr(kfast._tls, "CERT_FILE_CHECK_SECONDS", 0.0)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    new = _make_pki()  # the cluster's next CA
+    old_server = ConnectProxy(tls=(pki.server_cert_pem, pki.server_key_pem))  # TLS servers for a handshake
+    new_server = ConnectProxy(tls=(new.server_cert_pem, new.server_key_pem))
+    try:
+        d = sa_dir(tmp_path, pki)
+        cfg = load_incluster_config(d)
+        assert cfg.ca_file == str(d / "ca.crt")
+        first = cfg.ssl_context
+        assert cfg.ssl_context is first  # unchanged file: the same context
+        _handshake(first, old_server.port)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _handshake(first, new_server.port)
+        # The kubelet swaps the projected file: a new bundle with both CAs, renamed into place.
+        (d / ".ca.new").write_bytes(pki.ca_pem + new.ca_pem)
+        (d / ".ca.new").rename(d / "ca.crt")
+        second = cfg.ssl_context
+        assert second is not first
+        _handshake(second, new_server.port)
+        _handshake(second, old_server.port)
+        # A half-written bundle does not replace a working one.
+        (d / "ca.crt").write_bytes(new.ca_pem[:40])
+        assert cfg.ssl_context is second
+        (d / "ca.crt").unlink()  # gone for a moment mid-rotation: keep the last good one
+        assert cfg.ssl_context is second
+    finally:
+        old_server.close()
+        new_server.close()
+
+
+def test_kubeconfig_ca_file_is_kept_for_rotation_but_data_is_not(tmp_path: Path, pki: Pki) -> None:
+    (tmp_path / "ca.pem").write_bytes(pki.ca_pem)
+    cfg = load_config(write_kubeconfig(tmp_path / "a", cluster={"server": "https://h", "certificate-authority": "ca.pem"},
+                                       user={"token": "t"}))
+    assert cfg.ca_file == str(tmp_path / "ca.pem") and cfg.ca_pem == pki.ca_pem
+    cfg2 = load_config(write_kubeconfig(tmp_path / "b", cluster={"server": "https://h",
+                                                                 "certificate-authority-data": b64(pki.ca_pem)},
+                                        user={"token": "t"}))
+    assert cfg2.ca_file is None and cfg2.ca_pem == pki.ca_pem

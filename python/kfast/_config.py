@@ -51,8 +51,8 @@ class Config:
     """Everything needed to reach one API server as one user.
 
     PEM material is held as bytes (``*-data`` fields are decoded, files are read eagerly so
-    a broken path fails at load time; ``client_cert_file``/``client_key_file`` are kept so a
-    rotated pair is picked up). ``token_file`` is re-read while running because
+    a broken path fails at load time; ``client_cert_file``/``client_key_file`` and
+    ``ca_file`` are kept so a rotated pair or CA bundle is picked up for new connections). ``token_file`` is re-read while running because
     service-account tokens rotate. ``qps``/``burst`` configure the client-side rate limiter
     (``qps=None`` turns it off).
 
@@ -73,6 +73,7 @@ class Config:
 
     server: str
     ca_pem: bytes | None = None
+    ca_file: str | None = None
     client_cert_pem: bytes | None = None
     client_key_pem: bytes | None = field(default=None, repr=False)
     client_cert_file: str | None = None
@@ -159,7 +160,8 @@ class Config:
                     if self.client_cert_file and self.client_key_file else None
                 rt.tls = TLSState(ca_pem=self.ca_pem, insecure=self.insecure_skip_tls_verify,
                                   source=self.source, static_cert=static, cert_files=files,
-                                  dynamic_cert=self._exec_cert if self.exec_config else None)
+                                  dynamic_cert=self._exec_cert if self.exec_config else None,
+                                  ca_file=self.ca_file if self.ca_pem else None)
             return rt.tls
 
     def _exec_cert(self) -> tuple[bytes, bytes] | None:
@@ -291,7 +293,8 @@ def load_kubeconfig(paths: list[Path], context: str | None = None) -> Config:
 def load_incluster_config(sa_dir: str | os.PathLike[str] = SERVICE_ACCOUNT_DIR) -> Config:
     """The service-account config a pod gets (env vars + mounted token/CA/namespace).
 
-    The token is read through ``token_file``, so it is re-read as the kubelet rotates it."""
+    The token is read through ``token_file``, so it is re-read as the kubelet rotates it; the
+    CA bundle through ``ca_file``, re-checked for new connections when it changes on disk."""
     host = os.environ.get("KUBERNETES_SERVICE_HOST", "")
     port = os.environ.get("KUBERNETES_SERVICE_PORT", "")
     if not host or not port:
@@ -312,6 +315,7 @@ def load_incluster_config(sa_dir: str | os.PathLike[str] = SERVICE_ACCOUNT_DIR) 
     return Config(
         server=f"https://{host}:{port}",
         ca_pem=ca,
+        ca_file=str(ca_path) if ca is not None else None,  # re-read when the CA rotates
         token_file=str(token_path),
         namespace=ns or "default",
         source=f"in-cluster ({d})",

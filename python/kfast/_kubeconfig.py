@@ -79,6 +79,9 @@ def load_kubeconfig(paths: list[Path], context: str | None = None) -> Config:
         raise ConfigError(f"{cwhat}.server is missing")
     _check_server(server, cwhat)
     ca = _pem(cluster, "certificate-authority", cpath, cwhat)
+    ca_file = None
+    if cluster.get("certificate-authority") and not cluster.get("certificate-authority-data"):
+        ca_file = str(_resolve(cpath, str(cluster["certificate-authority"])))  # re-read on rotation
     insecure = _bool(cluster, "insecure-skip-tls-verify", cwhat)
     proxy = cluster.get("proxy-url") or None
     if proxy is not None:
@@ -114,6 +117,7 @@ def load_kubeconfig(paths: list[Path], context: str | None = None) -> Config:
         return Config(
             server=server,
             ca_pem=ca,
+            ca_file=ca_file,
             client_cert_pem=cert,
             client_key_pem=key_pem,
             client_cert_file=cert_file,

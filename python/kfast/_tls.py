@@ -5,8 +5,10 @@ httpx (REST) and the watch wire path both ask :meth:`TLSState.context` for the c
 use for a new connection, so they always agree. The client certificate can come from the
 kubeconfig (fixed bytes), from files on disk that a sidecar rotates (re-checked by their
 ``stat`` at most every :data:`CERT_FILE_CHECK_SECONDS`), or from an exec plugin (its last
-credential). When the certificate changes a new context replaces the old one; connections
-already open keep the one they were made with, new ones get the new certificate.
+credential). The CA bundle read from a file (the in-cluster ``ca.crt``, a kubeconfig's
+``certificate-authority`` path) is re-checked the same way, because the cluster's CA rotates
+too. When either changes a new context replaces the old one; connections already open keep
+the one they were made with, new ones get the new certificate or CA.
 """
 
 from __future__ import annotations
@@ -39,8 +41,12 @@ class TLSState:
         static_cert: CertPair | None = None,
         cert_files: tuple[str, str] | None = None,
         dynamic_cert: Callable[[], CertPair | None] | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self._ca_pem = ca_pem
+        self._ca_file = ca_file
+        self._ca_stat = _stat(ca_file) if ca_file else None
+        self._ctx_ca: bytes | None = None
         self._insecure = insecure
         self._source = source
         self._static = static_cert
@@ -58,29 +64,48 @@ class TLSState:
         return f"TLSState(source={self._source!r}, generation={self.generation})"
 
     def context(self) -> ssl.SSLContext:
-        """The context for the next connection (the same object until the cert changes)."""
+        """The context for the next connection (the same object until the cert or CA changes)."""
         with self._lock:
-            cert = self._current_cert_locked()
-            if self._ctx is None or cert != self._ctx_cert:
+            now = time.monotonic()
+            due = now - self._checked_at >= CERT_FILE_CHECK_SECONDS
+            if due:
+                self._checked_at = now
+                self._check_ca_file_locked()
+            cert = self._current_cert_locked(due)
+            if self._ctx is None or cert != self._ctx_cert or self._ca_pem != self._ctx_ca:
                 self._ctx = build_ssl_context(self._ca_pem, self._insecure, cert, self._source)
                 self._ctx_cert = cert
+                self._ctx_ca = self._ca_pem
                 self.generation += 1
             return self._ctx
 
-    def _current_cert_locked(self) -> CertPair | None:
+    def _current_cert_locked(self, check_files: bool) -> CertPair | None:
         if self._dynamic is not None:
             dyn = self._dynamic()
             if dyn is not None:
                 return dyn
         if self._files is not None:
-            now = time.monotonic()
-            if now - self._checked_at >= CERT_FILE_CHECK_SECONDS:
-                self._checked_at = now
+            if check_files:
                 st = self._stat()
                 if st != self._file_stat:
                     self._reload_files_locked(st)
             return self._file_cert
         return self._static
+
+    def _check_ca_file_locked(self) -> None:
+        if self._ca_file is None:
+            return
+        st = _stat(self._ca_file)
+        if st is None or st == self._ca_stat:
+            return  # unchanged, or gone mid-rotation: keep the last good bundle
+        try:
+            pem = Path(self._ca_file).read_bytes()
+            # A half-written bundle must not replace a working one.
+            build_ssl_context(pem, False, None, self._source)
+        except (OSError, ConfigError):
+            return
+        self._ca_pem = pem
+        self._ca_stat = st
 
     def _stat(self) -> tuple[int, ...] | None:
         assert self._files is not None
@@ -103,6 +128,14 @@ class TLSState:
             return
         self._file_cert = (cert, key)
         self._file_stat = st
+
+
+def _stat(path: str) -> tuple[int, ...] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 def build_ssl_context(

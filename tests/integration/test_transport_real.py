@@ -359,3 +359,48 @@ def test_refusing_proxy_is_a_proxy_error(cluster: Cluster, tmp_path: Path, mode:
     msg = str(ei.value)
     assert f"cannot connect to the proxy {scheme}://127.0.0.1:{port}" in msg and "hunter2" not in msg
     assert isinstance(ei.value.__cause__, Exception)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_in_cluster_ca_rotation_reaches_new_connections(cluster: Cluster, tmp_path: Path, pki: Any, mode: str,
+                                                        monkeypatch: pytest.MonkeyPatch, namespace: str) -> None:
+    """A pod whose mounted ca.crt is rotated: the same Client (and the watch path) trust the
+    new bundle for their next connections, without a restart."""
+    import csv
+
+    import kfast._tls
+    import kfast.errors as errors
+    from kfast import RetryPolicy, load_incluster_config
+    from kfast.testing import TOKEN_ADMIN
+
+    monkeypatch.setattr(kfast._tls, "CERT_FILE_CHECK_SECONDS", 0.0)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(cluster.port))
+    sa = tmp_path / "sa"
+    sa.mkdir()
+    with open(cluster.pki.token_file, newline="") as f:
+        (sa / "token").write_text(next(r[0] for r in csv.reader(f) if r[1] == TOKEN_ADMIN))
+    (sa / "ca.crt").write_bytes(pki.ca_pem)  # not the cluster's CA (yet)
+    (sa / "namespace").write_text(namespace)
+    cfg = load_incluster_config(sa)
+
+    def rotate() -> None:
+        (sa / ".ca.new").write_bytes(pki.ca_pem + cluster.ca_file.read_bytes())
+        (sa / ".ca.new").rename(sa / "ca.crt")
+
+    if mode == "sync":
+        with Client(cfg, retry=RetryPolicy(max_attempts=1)) as c:
+            with pytest.raises(errors.TLSError):
+                c.version()
+            rotate()
+            assert c.version()["major"] == "1"
+    else:
+        async def main() -> None:
+            async with AsyncClient(cfg, retry=RetryPolicy(max_attempts=1)) as c:
+                with pytest.raises(errors.TLSError):
+                    await c.version()
+                rotate()
+                assert (await c.version())["major"] == "1"
+
+        asyncio.run(main())
+    assert list_and_watch(cfg, namespace) == ["ADDED"]  # the watch socket path too
