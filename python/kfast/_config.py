@@ -264,30 +264,35 @@ class Config:
         return replace(self, **changes)
 
 
-def load_config(kubeconfig: str | os.PathLike[str] | None = None, context: str | None = None) -> Config:
-    """Load the client config the way kubectl does (kubeconfig, else in-cluster)."""
+def load_config(kubeconfig: str | os.PathLike[str] | None = None, context: str | None = None, *,
+                persist_auth: bool = True) -> Config:
+    """Load the client config the way kubectl does (kubeconfig, else in-cluster).
+
+    ``persist_auth``: write refreshed OIDC tokens back to the kubeconfig file that declared
+    the user, as kubectl does (see :func:`kfast._kubeconfig.persist_auth_provider_config`);
+    False keeps them in memory and never writes the file."""
     from kfast._kubeconfig import load_kubeconfig
 
     if kubeconfig is not None:
-        return load_kubeconfig([Path(kubeconfig)], context)
+        return load_kubeconfig([Path(kubeconfig)], context, persist_auth=persist_auth)
     env = os.environ.get("KUBECONFIG")
     if env:
         paths = [Path(p) for p in env.split(os.pathsep) if p]
         if any(p.exists() for p in paths):
-            return load_kubeconfig(paths, context)
+            return load_kubeconfig(paths, context, persist_auth=persist_auth)
     default = Path.home() / ".kube" / "config"
     if default.exists():
-        return load_kubeconfig([default], context)
+        return load_kubeconfig([default], context, persist_auth=persist_auth)
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
         return load_incluster_config()
     raise ConfigError("no kubeconfig found ($KUBECONFIG, ~/.kube/config) and not running in a cluster")
 
 
-def load_kubeconfig(paths: list[Path], context: str | None = None) -> Config:
+def load_kubeconfig(paths: list[Path], context: str | None = None, *, persist_auth: bool = True) -> Config:
     """Merge kubeconfig files (first definition of each name wins) and resolve one context."""
     from kfast._kubeconfig import load_kubeconfig as load
 
-    return load(paths, context)
+    return load(paths, context, persist_auth=persist_auth)
 
 
 def load_incluster_config(sa_dir: str | os.PathLike[str] = SERVICE_ACCOUNT_DIR) -> Config:
