@@ -249,7 +249,7 @@ def persist_auth_provider_config(path: Path, user: str, values: Mapping[str, str
     a reader sees the old file or the new one, never half of one. YAML comments are not
     kept (kubectl drops them as well). Raises ConfigError or OSError when it cannot write.
     """
-    import yaml  # type: ignore[import-untyped]
+    import yaml
 
     target = Path(os.path.realpath(path))
     lock = target.with_name(target.name + ".lock")
