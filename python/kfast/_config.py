@@ -161,7 +161,8 @@ class Config:
                 rt.tls = TLSState(ca_pem=self.ca_pem, insecure=self.insecure_skip_tls_verify,
                                   source=self.source, static_cert=static, cert_files=files,
                                   dynamic_cert=self._exec_cert if self.exec_config else None,
-                                  ca_file=self.ca_file if self.ca_pem else None)
+                                  ca_file=self.ca_file if self.ca_pem else None,
+                                  server_name=self.tls_server_name)
             return rt.tls
 
     def _exec_cert(self) -> tuple[bytes, bytes] | None:

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kfast.errors import ConfigError
 
@@ -42,7 +43,9 @@ class TLSState:
         cert_files: tuple[str, str] | None = None,
         dynamic_cert: Callable[[], CertPair | None] | None = None,
         ca_file: str | None = None,
+        server_name: str | None = None,
     ) -> None:
+        self._server_name = server_name
         self._ca_pem = ca_pem
         self._ca_file = ca_file
         self._ca_stat = _stat(ca_file) if ca_file else None
@@ -73,7 +76,8 @@ class TLSState:
                 self._check_ca_file_locked()
             cert = self._current_cert_locked(due)
             if self._ctx is None or cert != self._ctx_cert or self._ca_pem != self._ctx_ca:
-                self._ctx = build_ssl_context(self._ca_pem, self._insecure, cert, self._source)
+                self._ctx = build_ssl_context(self._ca_pem, self._insecure, cert, self._source,
+                                              server_name=self._server_name)
                 self._ctx_cert = cert
                 self._ctx_ca = self._ca_pem
                 self.generation += 1
@@ -138,12 +142,38 @@ def _stat(path: str) -> tuple[int, ...] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
+class _ServerNameContext(ssl.SSLContext):
+    """A context that checks the API server's certificate against ``tls-server-name`` (and
+    sends it as SNI) whatever host name its caller passes: httpx passes the URL's host when
+    it opens TLS inside a proxy tunnel, and would otherwise verify the wrong name."""
+
+    server_name: str = ""
+
+    def wrap_socket(self, sock: Any, server_side: bool = False, do_handshake_on_connect: bool = True,
+                    suppress_ragged_eofs: bool = True, server_hostname: str | bytes | None = None,
+                    session: ssl.SSLSession | None = None) -> ssl.SSLSocket:
+        return super().wrap_socket(sock, server_side, do_handshake_on_connect, suppress_ragged_eofs,
+                                   self.server_name or server_hostname, session)
+
+    def wrap_bio(self, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO, server_side: bool = False,
+                 server_hostname: str | bytes | None = None,
+                 session: ssl.SSLSession | None = None) -> ssl.SSLObject:
+        return super().wrap_bio(incoming, outgoing, server_side, self.server_name or server_hostname, session)
+
+
 def build_ssl_context(
-    ca_pem: bytes | None, insecure: bool, cert: CertPair | None, source: str
+    ca_pem: bytes | None, insecure: bool, cert: CertPair | None, source: str, *,
+    server_name: str | None = None,
 ) -> ssl.SSLContext:
     # PROTOCOL_TLS_CLIENT verifies hostnames and certificates by default. With a cluster CA
     # we trust only that CA (as kubectl does), not the system roots as well.
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx: ssl.SSLContext
+    if server_name:
+        named = _ServerNameContext(ssl.PROTOCOL_TLS_CLIENT)
+        named.server_name = server_name
+        ctx = named
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     # The watch path speaks HTTP/1.1 itself; httpx uses h11 too, so both agree on ALPN.
     ctx.set_alpn_protocols(["http/1.1"])

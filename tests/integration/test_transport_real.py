@@ -404,3 +404,30 @@ def test_in_cluster_ca_rotation_reaches_new_connections(cluster: Cluster, tmp_pa
 
         asyncio.run(main())
     assert list_and_watch(cfg, namespace) == ["ADDED"]  # the watch socket path too
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "watch"])
+def test_tls_server_name_is_checked_inside_a_proxy_tunnel(cluster: Cluster, tmp_path: Path, proxy: ConnectProxy,
+                                                         mode: str, namespace: str) -> None:
+    """httpx opens TLS inside a CONNECT tunnel with the URL's host (127.0.0.1, also a SAN of
+    the serving certificate); tls-server-name must still be the name checked."""
+    import kfast.errors as errors
+    from kfast import RetryPolicy
+
+    def attempt(name: str) -> Any:
+        cfg = load_config(kubeconfig(cluster, tmp_path / f"config-{name}", _admin_user(cluster),
+                                     **{"tls-server-name": name, "proxy-url": proxy.url}))
+        if mode == "sync":
+            with Client(cfg, retry=RetryPolicy(max_attempts=1)) as c:
+                return c.version()["major"]
+        if mode == "async":
+            async def main() -> Any:
+                async with AsyncClient(cfg, retry=RetryPolicy(max_attempts=1)) as c:
+                    return (await c.version())["major"]
+            return asyncio.run(main())
+        return list_and_watch(cfg, namespace)
+
+    assert attempt("localhost") == (["ADDED"] if mode == "watch" else "1")
+    with pytest.raises(errors.TLSError) as ei:
+        attempt("not-in-the-certificate.test")
+    assert not isinstance(ei.value, errors.ProxyError) and "not-in-the-certificate.test" in str(ei.value)
