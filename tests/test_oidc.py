@@ -260,3 +260,39 @@ def test_a_symlinked_kubeconfig_keeps_its_link(tmp_path: Path, issuer: Issuer) -
     bearer(load_config(link).auth())
     assert link.is_symlink() and link.resolve() == real
     assert yaml.safe_load(real.read_text())["users"][0]["user"]["auth-provider"]["config"]["refresh-token"] == "refresh-2"
+
+
+def test_async_client_refreshes_off_the_loop_and_persists(tmp_path: Path, issuer: Issuer) -> None:
+    import asyncio
+    import threading
+
+    from kfast import AsyncClient
+
+    path = kubeconfig(tmp_path, {"id-token": jwt(time.time() - 60), "client-id": "kubectl",
+                                 "idp-issuer-url": issuer.url, "refresh-token": "refresh-1"})
+    cfg = load_config(path)
+    seen: list[str] = []
+    refresh_threads: list[str] = []
+    auth = cfg.auth()
+    assert isinstance(auth, OIDCAuth)
+    real_get = auth.provider.get
+
+    def recording_get(*, force: bool = False) -> str:
+        refresh_threads.append(threading.current_thread().name)
+        return real_get(force=force)
+
+    auth.provider.get = recording_get  # type: ignore[method-assign]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["Authorization"])
+        return httpx.Response(401 if len(seen) == 1 else 200, json={"kind": "Status"})
+
+    async def main() -> Any:
+        async with AsyncClient(cfg, transport=httpx.MockTransport(handler)) as c:
+            return await c.get("/api"), threading.current_thread().name
+
+    body, loop_thread = asyncio.run(main())
+    assert body == {"kind": "Status"} and len(seen) == 2 and seen[0] != seen[1]  # refreshed again on 401
+    assert refresh_threads and loop_thread not in refresh_threads  # the issuer was called off the loop
+    stored = yaml.safe_load(path.read_text())["users"][0]["user"]["auth-provider"]["config"]
+    assert f"Bearer {stored['id-token']}" == seen[1] and stored["refresh-token"] == "refresh-3"
