@@ -55,7 +55,7 @@ class _Pools:
         elif _is_tls(e):
             return None
         elif isinstance(e, httpx.ConnectTimeout):
-            msg = f"timed out connecting to the {where}"
+            msg = f"timed out connecting to (or through) the {where}"
         else:
             msg = f"cannot connect to the {where}: {e}"
         return httpx.ProxyError(msg, request=request)
