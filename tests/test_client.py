@@ -348,3 +348,39 @@ def test_transport_messages_are_scrubbed() -> None:
 
     err = map_transport_error(httpx.LocalProtocolError("Illegal header value b'Bearer s3cr3t-x\\r'"))
     assert "s3cr3t" not in str(err) and "[REDACTED]" in str(err)
+
+
+def test_proxy_failures_are_told_apart_from_api_server_failures() -> None:
+    import ssl
+
+    from kfast._tls import ProxyTLSFailure
+    from kfast._transport import SyncTransport, map_transport_error
+
+    def chained(outer: Exception, inner: BaseException) -> Exception:
+        outer.__cause__ = inner
+        return outer
+
+    req = httpx.Request("GET", "https://10.0.0.1/api")
+    proxied = SyncTransport(Config(server="https://10.0.0.1", proxy_url="https://user:pw@proxy.test:3129"))._p
+    direct = SyncTransport(Config(server="https://10.0.0.1"))._p
+    refused = chained(httpx.ConnectError("[Errno 111] Connection refused"), ConnectionRefusedError(111, "refused"))
+    timeout = httpx.ConnectTimeout("timed out")
+    bad_proxy_cert = chained(httpx.ConnectError("handshake"), chained(
+        ProxyTLSFailure(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+        ssl.SSLCertVerificationError(1, "certificate verify failed")))
+    bad_server_cert = chained(httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+                              ssl.SSLCertVerificationError(1, "certificate verify failed"))
+    expect = {
+        refused: "cannot connect to the proxy https://proxy.test:3129: [Errno 111] Connection refused",
+        timeout: "timed out connecting to (or through) the proxy https://proxy.test:3129",
+        bad_proxy_cert: "TLS handshake with the proxy https://proxy.test:3129 failed: [SSL: CERTIFICATE_VERIFY_FAILED]",
+    }
+    for e, message in expect.items():
+        failure = proxied.proxy_failure(e, req)  # type: ignore[arg-type]
+        assert failure is not None and str(failure).startswith(message) and "pw" not in str(failure)
+        mapped = map_transport_error(failure)
+        assert type(mapped) is errors.ProxyError and isinstance(mapped, errors.ConnectError)
+    assert proxied.proxy_failure(bad_server_cert, req) is None  # the API server's, inside the tunnel
+    assert type(map_transport_error(bad_server_cert)) is errors.TLSError
+    for e in (refused, timeout, bad_server_cert):
+        assert direct.proxy_failure(e, req) is None  # no proxy: nothing to blame it on
