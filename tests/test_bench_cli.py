@@ -125,3 +125,18 @@ def test_long_enough_watch_phase_has_no_warning() -> None:
     cluster = BenchResult("cluster", "configmaps", 10, 0.1, 100.0, False, watch_events=3, watch_seconds=10.0)
     assert "--duration" in measurement_warnings(cluster)[0]
     assert measurement_warnings(BenchResult("simulator", "pods", 1, 0.1, 10.0, False)) == []  # no watch phase
+
+
+def test_sim_port_in_use_exit_status_of_the_command() -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "kfast", "sim", "--pods", "1", "--port", str(port)],
+                              capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [f"kfast sim: cannot listen on 127.0.0.1:{port}: Address already in use"]
