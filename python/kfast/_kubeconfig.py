@@ -126,8 +126,9 @@ def load_kubeconfig(paths: list[Path], context: str | None = None, *, persist_au
             idp_ca = _pem(provider["config"], "idp-certificate-authority", upath, f"{uwhat}.auth-provider.config")
         oidc = OIDCConfig.parse(provider, uwhat, idp_ca)
         if persist_auth and user_name:
-            oidc = dataclasses.replace(oidc, persist=functools.partial(persist_auth_provider_config,
-                                                                       upath, str(user_name)))
+            # Absolute now: the process may change directory before the first refresh.
+            oidc = dataclasses.replace(oidc, persist=functools.partial(
+                persist_auth_provider_config, Path(os.path.abspath(upath)), str(user_name)))
     try:
         return Config(
             server=server,
