@@ -47,7 +47,7 @@ _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
-def checked_resource(resource: str | GroupVersionResource, group: str, version: str) -> GroupVersionResource:
+def _checked_resource(resource: str | GroupVersionResource, group: str, version: str) -> GroupVersionResource:
     """The resource an informer watches, validated before any request is built from it
     (ValueError naming the mistake, e.g. ``"Pods"``, ``"deployments.apps"``, ``"v1/pods"``)."""
     if isinstance(resource, GroupVersionResource):
@@ -141,7 +141,7 @@ class SharedIndexInformer:
         wire: Wire | None = None,
     ) -> None:
         self.config = config
-        gvr = checked_resource(resource, group, version)
+        gvr = _checked_resource(resource, group, version)
         self.resource = gvr.resource
         self.path = resource_path(gvr.resource, group=gvr.group, version=gvr.version, namespace=namespace)
         idx = dict(indexers or {})
