@@ -66,7 +66,8 @@ class Config:
     no field for a proxy CA, so that one is set in code, e.g.
     ``cfg.replace(proxy_ca_pem=Path("proxy-ca.pem").read_bytes())``. The cluster's
     ``tls-server-name``, client certificate and ``insecure-skip-tls-verify`` apply to the API
-    server only, never to the proxy (client-go applies them to both, a known bug).
+    server only, never to the proxy (client-go applies them to both, a known problem:
+    kubernetes/kubernetes#104779).
     An unreachable proxy, a failed handshake with it or a refused tunnel raise
     :class:`kfast.errors.ProxyError`.
     """
