@@ -52,8 +52,8 @@ class Config:
 
     PEM material is held as bytes (``*-data`` fields are decoded, files are read eagerly so
     a broken path fails at load time; ``client_cert_file``/``client_key_file`` and
-    ``ca_file`` are kept so a rotated pair or CA bundle is picked up for new connections). ``token_file`` is re-read while running because
-    service-account tokens rotate. ``qps``/``burst`` configure the client-side rate limiter
+    ``ca_file`` are kept so a rotated pair or CA bundle is picked up for new connections).
+    ``token_file`` is re-read while running because service-account tokens rotate. ``qps``/``burst`` configure the client-side rate limiter
     (``qps=None`` turns it off).
 
     ``proxy_url`` (kubeconfig ``proxy-url``; else ``HTTPS_PROXY``/``NO_PROXY`` from the
@@ -175,7 +175,8 @@ class Config:
 
     @property
     def proxy_ssl_context(self) -> ssl.SSLContext:
-        """The SSLContext for the TLS connection to an ``https://`` proxy (built once)."""
+        """The SSLContext for the TLS connection to an ``https://`` proxy (built once, with
+        the cluster CA as loaded: a rotated ``ca_file`` reaches the API server's context only)."""
         rt = self._rt
         with rt.lock:
             if rt.proxy_tls is None:
