@@ -53,8 +53,8 @@ class Config:
     PEM material is held as bytes (``*-data`` fields are decoded, files are read eagerly so
     a broken path fails at load time; ``client_cert_file``/``client_key_file`` and
     ``ca_file`` are kept so a rotated pair or CA bundle is picked up for new connections).
-    ``token_file`` is re-read while running because service-account tokens rotate. ``qps``/``burst`` configure the client-side rate limiter
-    (``qps=None`` turns it off).
+    ``token_file`` is re-read while running because service-account tokens rotate.
+    ``qps``/``burst`` configure the client-side rate limiter (``qps=None`` turns it off).
 
     ``proxy_url`` (kubeconfig ``proxy-url``; else ``HTTPS_PROXY``/``NO_PROXY`` from the
     environment) may be ``http://``, ``https://`` or ``socks5://``; REST calls and watches
