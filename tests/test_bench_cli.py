@@ -87,3 +87,56 @@ def test_bench_against_unreachable_cluster_says_why(tmp_path: pathlib.Path,
     assert "ConnectError" in capsys.readouterr().err
     assert main(["bench", "--kubeconfig", str(kc), "--context", "nope", "-q"]) == 2
     assert "ConfigError" in capsys.readouterr().err
+
+
+def test_sim_on_a_port_in_use_is_one_line_and_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["sim", "--pods", "1", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"kfast sim: cannot listen on 127.0.0.1:{port}: ") and "in use" in err
+
+
+def test_tiny_churn_warns_in_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    if native_missing():
+        pytest.skip("the informer needs kfast._native")
+    assert main(["bench", "--objects", "50", "--churn", "5", "--json", "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["watch_events"] == 5 and len(out["warnings"]) == 1
+    assert "too short to measure (5 events in" in out["warnings"][0] and "--churn" in out["warnings"][0]
+    assert main(["bench", "--objects", "50", "--churn", "5", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "WARNING: the watch phase was too short to measure (5 events" in text
+
+
+def test_long_enough_watch_phase_has_no_warning() -> None:
+    from kfast._bench import BenchResult, format_result, measurement_warnings
+
+    r = BenchResult("simulator", "pods", 10, 0.1, 100.0, False, watch_events=50_000, watch_seconds=0.8,
+                    watch_events_per_second=62_500.0)
+    assert measurement_warnings(r) == [] and "WARNING" not in format_result(r)
+    r.watch_seconds = 0.2  # many events but too quick to time
+    assert "noise" in measurement_warnings(r)[0]
+    cluster = BenchResult("cluster", "configmaps", 10, 0.1, 100.0, False, watch_events=3, watch_seconds=10.0)
+    assert "--duration" in measurement_warnings(cluster)[0]
+    assert measurement_warnings(BenchResult("simulator", "pods", 1, 0.1, 10.0, False)) == []  # no watch phase
+
+
+def test_sim_port_in_use_exit_status_of_the_command() -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "kfast", "sim", "--pods", "1", "--port", str(port)],
+                              capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [f"kfast sim: cannot listen on 127.0.0.1:{port}: Address already in use"]

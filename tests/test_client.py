@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import ssl
+
 import httpx
 import pytest
 
@@ -100,6 +102,41 @@ def test_429_retry_after_is_honoured_then_reported(mode: str) -> None:
         call(mode, handler, retry=RetryPolicy(max_attempts=3))
     assert ei.value.retry_after == 0.2 and ei.value.attempts == 3 and len(times) == 3
     assert all(b - a >= 0.19 for a, b in zip(times, times[1:]))
+
+
+@modes
+@pytest.mark.parametrize("header", ["3600", "1e12", "inf"])
+def test_retry_after_beyond_max_retry_after_fails_at_once(mode: str, header: str) -> None:
+    sends = [0]
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        sends[0] += 1
+        return httpx.Response(429, headers={"Retry-After": header},
+                              json={"kind": "Status", "code": 429, "reason": "TooManyRequests"})
+
+    start = time.monotonic()
+    with pytest.raises(errors.TooManyRequests) as ei:
+        call(mode, handler, retry=RetryPolicy(max_attempts=5, max_retry_after=60))
+    # Not four waits of the cap: the first answer is reported, with what the server asked.
+    assert time.monotonic() - start < 2 and sends[0] == 1 and ei.value.attempts == 1
+    assert ei.value.retry_after == float(header)
+
+
+@modes
+def test_retry_after_up_to_the_cap_is_waited_for(mode: str) -> None:
+    times: list[float] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        times.append(time.monotonic())
+        code = 503 if len(times) == 1 else 200
+        return httpx.Response(code, headers={"Retry-After": "0.3"}, json={"kind": "Status", "code": code})
+
+    assert call(mode, handler, retry=RetryPolicy(max_retry_after=0.3)) == {"kind": "Status", "code": 200}
+    assert len(times) == 2 and times[1] - times[0] >= 0.29
+    times.clear()
+    with pytest.raises(errors.ServiceUnavailable) as ei:
+        call(mode, handler, retry=RetryPolicy(max_retry_after=0.29))
+    assert len(times) == 1 and ei.value.retry_after == 0.3
 
 
 @modes
@@ -316,10 +353,49 @@ def test_transport_messages_are_scrubbed() -> None:
 
 
 def test_plain_http_builds_no_tls_context() -> None:
-    """An http:// server reached directly or through an http proxy never does TLS, so no
-    default SSLContext (certifi loading, ~30 ms) is built; an https proxy still verifies."""
+    """An http:// server never does TLS, so no default SSLContext (certifi loading, ~30 ms)
+    is built for it; an https proxy keeps its own verifying context."""
     from kfast._transport import _Pools
 
     assert _Pools(Config.for_url("http://10.0.0.1:8080")).verify(None) is False
     assert _Pools(Config.for_url("http://10.0.0.1:8080").replace(proxy_url="http://p:3128")).verify(None) is False
-    assert _Pools(Config.for_url("http://10.0.0.1:8080").replace(proxy_url="https://p:3128")).verify(None) is True
+    via_https = _Pools(Config.for_url("http://10.0.0.1:8080").replace(proxy_url="https://p:3128"))
+    assert via_https.verify(None) is False
+    assert via_https.proxy is not None and via_https.proxy.ssl_context is not None
+    assert via_https.proxy.ssl_context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_proxy_failures_are_told_apart_from_api_server_failures() -> None:
+    import ssl
+
+    from kfast._tls import ProxyTLSFailure
+    from kfast._transport import SyncTransport, map_transport_error
+
+    def chained(outer: Exception, inner: BaseException) -> Exception:
+        outer.__cause__ = inner
+        return outer
+
+    req = httpx.Request("GET", "https://10.0.0.1/api")
+    proxied = SyncTransport(Config(server="https://10.0.0.1", proxy_url="https://user:pw@proxy.test:3129"))._p
+    direct = SyncTransport(Config(server="https://10.0.0.1"))._p
+    refused = chained(httpx.ConnectError("[Errno 111] Connection refused"), ConnectionRefusedError(111, "refused"))
+    timeout = httpx.ConnectTimeout("timed out")
+    bad_proxy_cert = chained(httpx.ConnectError("handshake"), chained(
+        ProxyTLSFailure(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+        ssl.SSLCertVerificationError(1, "certificate verify failed")))
+    bad_server_cert = chained(httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+                              ssl.SSLCertVerificationError(1, "certificate verify failed"))
+    expect = {
+        refused: "cannot connect to the proxy https://proxy.test:3129: [Errno 111] Connection refused",
+        timeout: "timed out connecting to (or through) the proxy https://proxy.test:3129",
+        bad_proxy_cert: "TLS handshake with the proxy https://proxy.test:3129 failed: [SSL: CERTIFICATE_VERIFY_FAILED]",
+    }
+    for e, message in expect.items():
+        failure = proxied.proxy_failure(e, req)  # type: ignore[arg-type]
+        assert failure is not None and str(failure).startswith(message) and "pw" not in str(failure)
+        mapped = map_transport_error(failure)
+        assert type(mapped) is errors.ProxyError and isinstance(mapped, errors.ConnectError)
+    assert proxied.proxy_failure(bad_server_cert, req) is None  # the API server's, inside the tunnel
+    assert type(map_transport_error(bad_server_cert)) is errors.TLSError
+    for e in (refused, timeout, bad_server_cert):
+        assert direct.proxy_failure(e, req) is None  # no proxy: nothing to blame it on

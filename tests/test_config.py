@@ -232,3 +232,105 @@ def test_one_ssl_context_shared_by_httpx_and_the_wire(pki: Pki) -> None:
     assert ns2.namespace == "other" and ns2.server == cfg.server
     assert ns2.ssl_context is cfg.ssl_context  # same user and cluster: same TLS state
     wire.close()
+
+
+def _handshake(ctx: ssl.SSLContext, port: int) -> str:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            return str(tls.version())
+
+
+def test_https_proxy_trust_is_the_system_store_the_cluster_ca_and_proxy_ca(pki: Pki) -> None:
+    from kfast._tls import ProxyTLSFailure, build_proxy_ssl_context
+
+    from _proxy import ConnectProxy
+
+    proxy = ConnectProxy(tls=(pki.server_cert_pem, pki.server_key_pem))
+    try:
+        # The proxy's certificate is signed by pki's CA. Trusted as the cluster's CA (what
+        # client-go does, so kubeconfigs kubectl accepts keep working) ...
+        as_cluster_ca = Config(server="https://10.0.0.1", ca_pem=pki.ca_pem, proxy_url=proxy.url)
+        assert _handshake(as_cluster_ca.proxy_ssl_context, proxy.port).startswith("TLS")
+        # ... or given as proxy_ca_pem, next to an unrelated cluster.
+        explicit = Config(server="https://10.0.0.1", proxy_url=proxy.url, proxy_ca_pem=pki.ca_pem)
+        assert _handshake(explicit.proxy_ssl_context, proxy.port).startswith("TLS")
+        assert explicit.proxy_ssl_context is explicit.proxy_ssl_context  # built once
+        # insecure-skip-tls-verify is about the API server: the proxy is still verified.
+        insecure = Config(server="https://10.0.0.1", insecure_skip_tls_verify=True, proxy_url=proxy.url)
+        assert insecure.ssl_context.verify_mode == ssl.CERT_NONE
+        with pytest.raises(ProxyTLSFailure, match="certificate verify failed") as ei:
+            _handshake(insecure.proxy_ssl_context, proxy.port)
+        assert isinstance(ei.value.__cause__, ssl.SSLCertVerificationError)
+        import time
+
+        deadline = time.monotonic() + 5  # the proxy's thread notes the refusal a moment later
+        while not proxy.tls_failures and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proxy.tls_handshakes == 2 and len(proxy.tls_failures) == 1
+    finally:
+        proxy.close()
+    with pytest.raises(errors.ConfigError, match="proxy CA"):
+        build_proxy_ssl_context(None, b"not pem", "kc")
+
+
+def test_https_proxy_is_given_the_proxy_context(pki: Pki) -> None:
+    from kfast._transport import AsyncTransport, SyncTransport
+
+    cfg = Config(server="https://10.0.0.1", ca_pem=pki.ca_pem, proxy_url="https://u:p@proxy.test:3129")
+    for t in (SyncTransport(cfg), AsyncTransport(cfg)):
+        p = t._p.proxy
+        assert p is not None and p.ssl_context is cfg.proxy_ssl_context and p.url.host == "proxy.test"
+        assert p.ssl_context is not cfg.ssl_context  # the API server's context is another one
+    plain = SyncTransport(Config(server="https://10.0.0.1", proxy_url="http://proxy.test:3128"))
+    assert plain._p.proxy is not None and plain._p.proxy.ssl_context is None
+
+
+def test_in_cluster_ca_bundle_rotation_is_picked_up_for_new_connections(
+        tmp_path: Path, pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kfast._tls
+    from _pki import _make_pki
+    from _proxy import ConnectProxy
+
+    monkeypatch.setattr(kfast._tls, "CERT_FILE_CHECK_SECONDS", 0.0)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    new = _make_pki()  # the cluster's next CA
+    old_server = ConnectProxy(tls=(pki.server_cert_pem, pki.server_key_pem))  # TLS servers for a handshake
+    new_server = ConnectProxy(tls=(new.server_cert_pem, new.server_key_pem))
+    try:
+        d = sa_dir(tmp_path, pki)
+        cfg = load_incluster_config(d)
+        assert cfg.ca_file == str(d / "ca.crt")
+        first = cfg.ssl_context
+        assert cfg.ssl_context is first  # unchanged file: the same context
+        _handshake(first, old_server.port)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _handshake(first, new_server.port)
+        # The kubelet swaps the projected file: a new bundle with both CAs, renamed into place.
+        (d / ".ca.new").write_bytes(pki.ca_pem + new.ca_pem)
+        (d / ".ca.new").rename(d / "ca.crt")
+        second = cfg.ssl_context
+        assert second is not first
+        _handshake(second, new_server.port)
+        _handshake(second, old_server.port)
+        # A half-written bundle does not replace a working one.
+        (d / "ca.crt").write_bytes(new.ca_pem[:40])
+        assert cfg.ssl_context is second
+        (d / "ca.crt").unlink()  # gone for a moment mid-rotation: keep the last good one
+        assert cfg.ssl_context is second
+    finally:
+        old_server.close()
+        new_server.close()
+
+
+def test_kubeconfig_ca_file_is_kept_for_rotation_but_data_is_not(tmp_path: Path, pki: Pki) -> None:
+    (tmp_path / "ca.pem").write_bytes(pki.ca_pem)
+    cfg = load_config(write_kubeconfig(tmp_path / "a", cluster={"server": "https://h", "certificate-authority": "ca.pem"},
+                                       user={"token": "t"}))
+    assert cfg.ca_file == str(tmp_path / "ca.pem") and cfg.ca_pem == pki.ca_pem
+    cfg2 = load_config(write_kubeconfig(tmp_path / "b", cluster={"server": "https://h",
+                                                                 "certificate-authority-data": b64(pki.ca_pem)},
+                                        user={"token": "t"}))
+    assert cfg2.ca_file is None and cfg2.ca_pem == pki.ca_pem

@@ -203,3 +203,29 @@ def test_gil_is_released_during_a_big_feed() -> None:
         t.join()
     assert len(evs) == 3000
     assert max(progressed) > 0, progressed
+
+
+@pytest.mark.parametrize("http", [True, False])
+def test_feed_after_finish_is_a_value_error(http: bool) -> None:
+    from kfast._native import DeltaFIFO, Indexer
+
+    d = WatchDecoder(http=http)
+    assert len(d.feed(STREAM if http else b"".join(LINES))) == 4
+    d.finish()
+    d.finish()  # the same outcome again, not an error
+    for late in (b"", line("ADDED", pod(9))):
+        with pytest.raises(ValueError, match=r"feed\(\) after finish\(\)"):
+            d.feed(late)
+    fifo = DeltaFIFO(known_objects=Indexer())
+    with pytest.raises(ValueError, match="after finish"):
+        d.feed_fifo(line("ADDED", pod(9)), fifo)
+    assert len(fifo) == 0  # nothing reached the FIFO
+
+
+def test_feed_after_a_failed_finish_is_still_refused() -> None:
+    d = WatchDecoder(http=False)
+    d.feed(line("ADDED", pod(1))[:20])
+    with pytest.raises(errors.StreamTruncated):
+        d.finish()
+    with pytest.raises(ValueError, match="after finish"):
+        d.feed(line("ADDED", pod(1))[20:])

@@ -245,3 +245,69 @@ def test_interactive_if_available_with_a_terminal(tmp_path: Path, monkeypatch: p
     cfg = load_config(kubeconfig(d, {"apiVersion": V1, "command": str(d / "plugin"), "interactiveMode": "IfAvailable"}))
     assert header(cfg) == "Bearer t"
     assert json.loads((d / "seen.json").read_text())["info"]["spec"]["interactive"] is True
+
+
+# Starts a child that would hold stdout open, records both pids, then hangs.
+HANGING = """#!/bin/sh
+sleep 600 &
+echo "$$ $!" > "$(dirname "$0")/pids"
+sleep 600
+"""
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it is dead for our purpose.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_hanging_plugin_times_out_with_auth_error_and_is_killed(tmp_path: Path) -> None:
+    import dataclasses
+    import time
+
+    from kfast._exec import DEFAULT_EXEC_TIMEOUT_SECONDS
+
+    d = tmp_path / "p"
+    script(d, "plugin", HANGING)
+    cfg = load_config(kubeconfig(d, {"apiVersion": V1, "command": str(d / "plugin"), "interactiveMode": "Never"}))
+    assert cfg.exec_config is not None and cfg.exec_config.timeout == DEFAULT_EXEC_TIMEOUT_SECONDS == 300
+    cfg = cfg.replace(exec_config=dataclasses.replace(cfg.exec_config, timeout=0.5))
+    start = time.monotonic()
+    with pytest.raises(errors.AuthError) as ei:
+        header(cfg)
+    assert time.monotonic() - start < 5  # not held up by the child that still had stdout
+    assert f"exec plugin {d / 'plugin'} did not finish within 0.5 s and was killed" in str(ei.value)
+    assert ei.value.__cause__ is not None
+    pids = [int(p) for p in (d / "pids").read_text().split()]
+    deadline = time.monotonic() + 5
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in pids), pids  # the plugin and what it started
+
+
+def test_hanging_plugin_times_out_through_the_async_client(tmp_path: Path) -> None:
+    import dataclasses
+
+    from kfast import AsyncClient, RetryPolicy
+
+    d = tmp_path / "p"
+    script(d, "plugin", HANGING)
+    cfg = load_config(kubeconfig(d, {"apiVersion": V1, "command": str(d / "plugin"), "interactiveMode": "Never"}))
+    assert cfg.exec_config is not None
+    cfg = cfg.replace(exec_config=dataclasses.replace(cfg.exec_config, timeout=0.3))
+
+    async def main() -> None:
+        async with AsyncClient(cfg, retry=RetryPolicy(max_attempts=1)) as c:
+            await c.get("/api")
+
+    with pytest.raises(errors.AuthError, match="did not finish within 0.3 s"):
+        asyncio.run(main())

@@ -292,3 +292,44 @@ def test_churn_with_field_index_ends_equal_to_server() -> None:
                 want = {o.key for o in inf.indexer.list() if json.loads(bytes(o))["spec"].get("nodeName") == n}
                 assert {o.key for o in inf.lister.by_index("node", n)} == want
         assert deletes and len(deletes) == len(set(deletes))
+
+
+def test_start_after_stop_is_a_runtime_error() -> None:
+    with Simulator(pods=3, seed=1) as sim:
+        inf = kfast.SharedIndexInformer(kfast.Config.for_url(sim.url), "pods")
+        assert inf.start() is inf and inf.start() is inf  # a second start while running: no-op
+        assert inf.wait_for_sync(10) and len(inf.indexer) == 3
+        inf.stop()
+        with pytest.raises(RuntimeError, match="was stopped and cannot be started again"):
+            inf.start()
+        never_started = kfast.SharedIndexInformer(kfast.Config.for_url(sim.url), "pods")
+        never_started.stop()
+        with pytest.raises(RuntimeError, match="/api/v1/pods"):
+            never_started.start()
+
+
+@pytest.mark.parametrize(("resource", "kw", "message"), [
+    ("Pods", {}, "lowercase plurals: 'pods'"),
+    ("deployments.apps", {}, "group=/version= or a GroupVersionResource"),
+    ("apps/v1/deployments", {}, "group=/version="),
+    ("", {}, "is not a resource name"),
+    ("pods ", {}, "is not a resource name"),
+    ("pods", {"group": "Apps"}, "is not an API group"),
+    ("pods", {"version": "V1"}, "is not an API version"),
+    (kfast.GroupVersionResource("apps", "v1", "Deployments"), {}, "'deployments'?"),
+    (kfast.GroupVersionResource("apps", "v1", "deployments"), {"group": "batch"}, "already names its group"),
+])
+def test_resource_name_is_validated(resource: Any, kw: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("?", r"\?")):
+        kfast.SharedIndexInformer(kfast.Config.for_url("http://127.0.0.1:9"), resource, **kw)
+
+
+def test_group_version_resource_and_valid_names_build_the_path() -> None:
+    cfg = kfast.Config.for_url("http://127.0.0.1:9")
+    gvr = kfast.GroupVersionResource("apps", "v1", "deployments")
+    inf = kfast.SharedIndexInformer(cfg, gvr, namespace="ns1")
+    assert (inf.path, inf.resource) == ("/apis/apps/v1/namespaces/ns1/deployments", "deployments")
+    crd = kfast.SharedIndexInformer(cfg, "my-widgets2", group="stable.example.com", version="v1beta1")
+    assert crd.path == "/apis/stable.example.com/v1beta1/my-widgets2"
+    with pytest.raises(TypeError):
+        kfast.SharedIndexInformer(cfg, ("apps", "v1"))  # type: ignore[arg-type]

@@ -163,3 +163,136 @@ def test_bad_auth_provider(tmp_path: Path, name: str, cfg: dict[str, Any], needl
 def test_jwt_expiry() -> None:
     assert jwt_expiry(jwt(1234)) == 1234.0
     assert jwt_expiry("not-a-jwt") is None and jwt_expiry("a.!!!.c") is None
+
+
+# -- refreshed tokens written back to the kubeconfig that declared the user -----------------
+
+
+def _two_file_kubeconfig(tmp_path: Path, issuer: Issuer) -> tuple[Path, Path]:
+    first = tmp_path / "main.yaml"
+    first.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c", "preferences": {"colors": True},
+        "clusters": [{"name": "k", "cluster": {"server": "http://127.0.0.1:1"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "alice"}}],
+        "users": [{"name": "bob", "user": {"token": "bob-token"}}]}))
+    users = tmp_path / "users.yaml"
+    users.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "users": [{"name": "carol", "user": {"token": "carol-token"}},
+                  {"name": "alice", "user": {"auth-provider": {"name": "oidc", "config": {
+                      "id-token": jwt(time.time() - 60), "client-id": "kubectl", "idp-issuer-url": issuer.url,
+                      "refresh-token": "refresh-1", "client-secret": "shh"}}}}],
+        "extensions": [{"name": "keep-me", "extension": {"a": 1}}]}))
+    users.chmod(0o600)
+    return first, users
+
+
+def test_refreshed_tokens_are_written_to_the_file_that_declared_the_user(tmp_path: Path, issuer: Issuer) -> None:
+    import os
+
+    from kfast._config import load_kubeconfig
+
+    first, users = _two_file_kubeconfig(tmp_path, issuer)
+    first_bytes = first.read_bytes()
+    before = yaml.safe_load(users.read_text())
+    cfg = load_kubeconfig([first, users])
+    token = bearer(cfg.auth()).removeprefix("Bearer ")
+    assert first.read_bytes() == first_bytes  # the context's file is not the user's
+    after = yaml.safe_load(users.read_text())
+    alice = after["users"][1]["user"]["auth-provider"]["config"]
+    assert alice["id-token"] == token and alice["refresh-token"] == "refresh-2"
+    # everything else is kept: other users, the other config keys, the extensions
+    before["users"][1]["user"]["auth-provider"]["config"].update({"id-token": token, "refresh-token": "refresh-2"})
+    assert after == before
+    assert (users.stat().st_mode & 0o777) == 0o600
+    assert sorted(os.listdir(tmp_path)) == ["main.yaml", "users.yaml"]  # no lock or temp file left
+    # The next process starts from the rotated refresh token, which the issuer accepts.
+    again = load_kubeconfig([first, users])
+    assert bearer(again.auth()) == f"Bearer {token}"  # still valid: no refresh
+    auth = again.auth()
+    assert isinstance(auth, OIDCAuth)
+    assert auth.provider.get(force=True) != token  # as after a 401
+    assert [g["refresh_token"] for g in issuer.grants] == ["refresh-1", "refresh-2"]
+    assert yaml.safe_load(users.read_text())["users"][1]["user"]["auth-provider"]["config"]["refresh-token"] == "refresh-3"
+
+
+def test_persist_auth_false_never_writes(tmp_path: Path, issuer: Issuer) -> None:
+    from kfast._config import load_kubeconfig
+
+    first, users = _two_file_kubeconfig(tmp_path, issuer)
+    snapshot = users.read_bytes()
+    cfg = load_kubeconfig([first, users], persist_auth=False)
+    assert bearer(cfg.auth()).startswith("Bearer ") and len(issuer.grants) == 1
+    assert users.read_bytes() == snapshot
+    kc = tmp_path / "single"
+    kc.mkdir()
+    path = kubeconfig(kc, {"id-token": jwt(time.time() - 60), "client-id": "kubectl",
+                           "idp-issuer-url": issuer.url, "refresh-token": "refresh-2"})
+    snapshot = path.read_bytes()
+    bearer(load_config(path, persist_auth=False).auth())
+    assert path.read_bytes() == snapshot
+
+
+def test_a_locked_kubeconfig_is_left_alone_and_the_request_goes_on(
+        tmp_path: Path, issuer: Issuer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import kfast._kubeconfig
+
+    monkeypatch.setattr(kfast._kubeconfig, "LOCK_WAIT_SECONDS", 0.2)
+    path = kubeconfig(tmp_path, {"id-token": jwt(time.time() - 60), "client-id": "kubectl",
+                                 "idp-issuer-url": issuer.url, "refresh-token": "refresh-1"})
+    snapshot = path.read_bytes()
+    (tmp_path / "config.lock").write_text("")  # kubectl (client-go) is writing it
+    token = bearer(load_config(path).auth()).removeprefix("Bearer ")
+    assert json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "==")).get("sub") == "gen-1"
+    assert path.read_bytes() == snapshot
+    msgs = [r.getMessage() for r in caplog.records if r.name == "kfast.auth"]
+    assert len(msgs) == 1 and "not written back" in msgs[0] and "config.lock" in msgs[0]
+    assert token not in msgs[0] and "refresh-2" not in msgs[0]
+
+
+def test_a_symlinked_kubeconfig_keeps_its_link(tmp_path: Path, issuer: Issuer) -> None:
+    real = tmp_path / "dotfiles" / "kubeconfig"
+    real.parent.mkdir()
+    kubeconfig(real.parent, {"id-token": jwt(time.time() - 60), "client-id": "kubectl",
+                             "idp-issuer-url": issuer.url, "refresh-token": "refresh-1"}).rename(real)
+    link = tmp_path / "config"
+    link.symlink_to(real)
+    bearer(load_config(link).auth())
+    assert link.is_symlink() and link.resolve() == real
+    assert yaml.safe_load(real.read_text())["users"][0]["user"]["auth-provider"]["config"]["refresh-token"] == "refresh-2"
+
+
+def test_async_client_refreshes_off_the_loop_and_persists(tmp_path: Path, issuer: Issuer) -> None:
+    import asyncio
+    import threading
+
+    from kfast import AsyncClient
+
+    path = kubeconfig(tmp_path, {"id-token": jwt(time.time() - 60), "client-id": "kubectl",
+                                 "idp-issuer-url": issuer.url, "refresh-token": "refresh-1"})
+    cfg = load_config(path)
+    seen: list[str] = []
+    refresh_threads: list[str] = []
+    auth = cfg.auth()
+    assert isinstance(auth, OIDCAuth)
+    real_get = auth.provider.get
+
+    def recording_get(*, force: bool = False) -> str:
+        refresh_threads.append(threading.current_thread().name)
+        return real_get(force=force)
+
+    auth.provider.get = recording_get  # type: ignore[method-assign]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["Authorization"])
+        return httpx.Response(401 if len(seen) == 1 else 200, json={"kind": "Status"})
+
+    async def main() -> Any:
+        async with AsyncClient(cfg, transport=httpx.MockTransport(handler)) as c:
+            return await c.get("/api"), threading.current_thread().name
+
+    body, loop_thread = asyncio.run(main())
+    assert body == {"kind": "Status"} and len(seen) == 2 and seen[0] != seen[1]  # refreshed again on 401
+    assert refresh_threads and loop_thread not in refresh_threads  # the issuer was called off the loop
+    stored = yaml.safe_load(path.read_text())["users"][0]["user"]["auth-provider"]["config"]
+    assert f"Bearer {stored['id-token']}" == seen[1] and stored["refresh-token"] == "refresh-3"

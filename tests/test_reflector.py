@@ -386,3 +386,31 @@ def test_unexpected_input_is_a_programming_error() -> None:
     r2.step(WatchFailed(errors.ConnectError("x")), 0)
     with pytest.raises(RuntimeError):
         r2.step(WatchEnded(), 0)
+
+
+@pytest.mark.parametrize("huge", [86_400.0, 1e300, float("inf")])
+def test_a_huge_retry_after_is_capped_by_max_retry_after(huge: float) -> None:
+    from kfast._backoff import MAX_RETRY_AFTER_SECONDS
+    from kfast._core import RetryPolicy
+
+    assert ReflectorOptions().max_retry_after == RetryPolicy().max_retry_after == MAX_RETRY_AFTER_SECONDS == 60
+    r = make()
+    synced(r)
+    a = r.step(WatchFailed(errors.TooManyRequests({"code": 429}, retry_after=huge)), 0)
+    assert isinstance(a, Sleep) and a.seconds == 60.0
+    r2 = make(max_retry_after=2.5)
+    r2.start()
+    a = r2.step(ListFailed(errors.TooManyRequests({"code": 429}, retry_after=huge)), 0)
+    assert isinstance(a, Sleep) and a.seconds == 2.5  # the initial LIST too
+    r2.step(Slept(), 3)
+    a = r2.step(ListFailed(errors.ServiceUnavailable({"code": 503}, retry_after=huge)), 4)
+    assert isinstance(a, Sleep) and a.seconds == 2.5
+
+
+def test_a_nonsense_retry_after_falls_back_to_backoff() -> None:
+    r = make()
+    synced(r)
+    for bad in (float("nan"), -5.0):
+        a = r.step(WatchFailed(errors.TooManyRequests({"code": 429}, retry_after=bad)), 0)
+        assert isinstance(a, Sleep) and 0.8 <= a.seconds <= 60
+        r.step(Slept(), 0)

@@ -474,3 +474,22 @@ def test_idle_watch_of_a_departed_client_is_closed(sim: Simulator) -> None:
     while sim.open_watches and time.monotonic() < deadline:
         time.sleep(0.02)
     assert sim.open_watches == 0
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_writes_get_a_405_status_not_an_html_page(sim: Simulator, method: str) -> None:
+    from kfast import Client, Config, errors
+
+    with httpx.Client(base_url=sim.url) as c:
+        r = c.request(method, "/api/v1/namespaces/default/configmaps/x", json={"metadata": {"name": "x"}})
+        assert r.status_code == 405 and r.headers["content-type"] == "application/json"
+        st = r.json()
+        assert (st["kind"], st["code"], st["reason"], st["status"]) == ("Status", 405, "MethodNotAllowed", "Failure")
+        assert method in st["message"]
+        # the body was drained: the same connection serves the next request
+        assert c.get("/version").json()["gitVersion"].endswith("kfast-sim")
+    with Client(Config.for_url(sim.url)) as k:
+        with pytest.raises(errors.MethodNotAllowed) as ei:
+            k.request(method, "/api/v1/namespaces/default/configmaps", json={"metadata": {"name": "y"}})
+        assert ei.value.code == 405 and ei.value.reason == "MethodNotAllowed"
+    assert sim.requests[-1].status == 405 and sim.requests[-1].method == method

@@ -142,6 +142,26 @@ def test_httpx_fallback_streams_events() -> None:
         assert srv.requests[0].headers["authorization"] == "Bearer t"
 
 
+def test_httpx_fallback_asks_for_identity_and_decodes_a_compressed_body_anyway() -> None:
+    import gzip
+
+    body = b"".join(json.dumps({"type": "ADDED", "object": {"kind": "Pod", "metadata": {
+        "name": f"p{i}", "namespace": "ns", "resourceVersion": str(10 + i)}}}).encode() + b"\n" for i in range(3))
+    seen: list[httpx.Request] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        seen.append(r)
+        # kube-apiserver gzips a streaming list when the client allows it; this one ignores
+        # "identity" on purpose, like a misbehaving proxy might.
+        return httpx.Response(200, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+                              content=gzip.compress(body))
+
+    wire = Wire(Config.for_url("http://k8s.test"), transport=httpx.MockTransport(handler))
+    events = list(wire.watch("/api/v1/pods", {"watch": "1"}).events())
+    assert [(e.type, e.resource_version) for e in events] == [("ADDED", "10"), ("ADDED", "11"), ("ADDED", "12")]
+    assert seen[0].headers["Accept-Encoding"] == "identity"
+
+
 def test_proxy_env_selects_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.delenv("NO_PROXY", raising=False)

@@ -3,13 +3,19 @@
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Protocol
 
 from kfast import errors
 
 __all__ = ["Backoff", "BackoffOptions", "is_expired", "is_too_large_rv", "is_watch_list_refusal",
-           "retry_watch_after_backoff", "retry_after"]
+           "retry_watch_after_backoff", "retry_after", "MAX_RETRY_AFTER_SECONDS"]
+
+# The longest Retry-After kfast waits for, by default (RetryPolicy for REST, ReflectorOptions
+# for informers): a proxy or a broken server saying "come back in a day" must not park a
+# client or an informer for a day.
+MAX_RETRY_AFTER_SECONDS = 60.0
 
 
 class BackoffOptions(Protocol):
@@ -68,9 +74,19 @@ def retry_watch_after_backoff(err: BaseException) -> bool:
     return isinstance(err, errors.ApiError) and (err.code >= 500 or isinstance(err, errors.ServerTimeout))
 
 
-def retry_after(err: BaseException) -> float | None:
+def retry_after(err: BaseException, cap: float = MAX_RETRY_AFTER_SECONDS) -> float | None:
+    """The error's Retry-After in seconds, at most ``cap`` (None when it has none or it is
+    not a number; a negative one is 0)."""
     ra = getattr(err, "retry_after", None)
-    return float(ra) if ra is not None else None
+    if ra is None:
+        return None
+    try:
+        v = float(ra)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(v):
+        return None
+    return min(max(v, 0.0), cap)
 
 
 def is_watch_list_refusal(err: BaseException) -> bool:

@@ -79,6 +79,29 @@ class BenchResult:
     watch_phase_requests: dict[str, int] = field(default_factory=dict)
     server: str = ""
     notes: list[str] = field(default_factory=list)
+    # Reasons not to trust the rates above (a phase too short to time), shown in both outputs.
+    warnings: list[str] = field(default_factory=list)
+
+
+# Below either bound a watch phase is dominated by start-up, timer resolution and scheduling
+# noise: a rate computed from it says little (e.g. --churn 5 reports anything from 2k to 200k/s).
+MIN_MEASURED_SECONDS = 0.5
+MIN_MEASURED_EVENTS = 1000
+
+
+def measurement_warnings(r: BenchResult) -> list[str]:
+    """Why the watch rate of ``r`` is too noisy to compare, if it is."""
+    if not r.watch_seconds:
+        return []
+    if r.watch_seconds >= MIN_MEASURED_SECONDS and r.watch_events >= MIN_MEASURED_EVENTS:
+        return []
+    fix = ("use a larger --churn" if r.mode == "simulator"
+           else "use a longer --duration on a busier resource")
+    return [f"the watch phase was too short to measure ({r.watch_events:,} events in "
+            f"{r.watch_seconds:.3f} s; want >= {MIN_MEASURED_EVENTS:,} events and >= "
+            f"{MIN_MEASURED_SECONDS} s): watch events/s"
+            + (" and the baseline ratio are" if r.ratio_vs_baseline is not None else " is")
+            + f" noise; {fix}"]
 
 
 # ------------------------------------------------------------------------------- utilities
@@ -433,6 +456,7 @@ def _run_cluster(opts: BenchOptions) -> BenchResult:
 def run_bench(opts: BenchOptions) -> BenchResult:
     res = _run_cluster(opts) if opts.cluster else _run_simulator(opts)
     res.indexes = list(opts.indexes)
+    res.warnings += measurement_warnings(res)
     return res
 
 
@@ -470,6 +494,7 @@ def format_result(r: BenchResult) -> str:
     if r.ratio_vs_baseline is not None:
         lines.append(f"  kfast / baseline              {r.ratio_vs_baseline:>12.1f}x")
     lines += [f"  note: {n}" for n in r.notes]
+    lines += [f"  WARNING: {w}" for w in r.warnings]
     return "\n".join(lines)
 
 

@@ -136,11 +136,15 @@ def _sim(args: argparse.Namespace) -> int:
     def on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    try:
+        sim = Simulator(pods=args.pods, configmaps=args.configmaps, port=args.port, seed=args.seed)
+    except OSError as e:
+        # The port is taken (or not ours to bind): one line, as for any usage error.
+        print(f"kfast sim: cannot listen on 127.0.0.1:{args.port}: {e.strerror or e}", file=sys.stderr)
+        return 2
     # SIGTERM (and SIGINT, which a background job ignores) stop it cleanly.
     signal.signal(signal.SIGTERM, on_term)
-
-    with Simulator(pods=args.pods, configmaps=args.configmaps, port=args.port,
-                   seed=args.seed) as sim:
+    with sim:
         print(f"kfast simulator: {sim.url} ({args.pods:,} pods, {args.configmaps:,} "
               "configmaps); Ctrl-C to stop", file=sys.stderr)
         try:

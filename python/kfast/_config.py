@@ -24,7 +24,7 @@ from kfast._auth import BasicAuth, BearerAuth, ExecAuth, OIDCAuth
 from kfast._exec import ExecConfig, ExecProvider
 from kfast._oidc import OIDCConfig, OIDCProvider
 from kfast._ratelimit import DEFAULT_BURST, DEFAULT_QPS, TokenBucket
-from kfast._tls import TLSState
+from kfast._tls import TLSState, build_proxy_ssl_context
 from kfast.errors import ConfigError
 
 __all__ = ["Config", "load_config", "load_incluster_config", "load_kubeconfig"]
@@ -41,6 +41,7 @@ class _Runtime:
         self.auth_built = False
         self.exec: ExecProvider | None = None
         self.tls: TLSState | None = None
+        self.proxy_tls: ssl.SSLContext | None = None
         self.limiter: TokenBucket | None = None
         self.limiter_built = False
 
@@ -50,14 +51,30 @@ class Config:
     """Everything needed to reach one API server as one user.
 
     PEM material is held as bytes (``*-data`` fields are decoded, files are read eagerly so
-    a broken path fails at load time; ``client_cert_file``/``client_key_file`` are kept so a
-    rotated pair is picked up). ``token_file`` is re-read while running because
-    service-account tokens rotate. ``qps``/``burst`` configure the client-side rate limiter
-    (``qps=None`` turns it off).
+    a broken path fails at load time; ``client_cert_file``/``client_key_file`` and
+    ``ca_file`` are kept so a rotated pair or CA bundle is picked up for new connections).
+    ``token_file`` is re-read while running because service-account tokens rotate.
+    ``qps``/``burst`` configure the client-side rate limiter (``qps=None`` turns it off).
+
+    ``proxy_url`` (kubeconfig ``proxy-url``; else ``HTTPS_PROXY``/``NO_PROXY`` from the
+    environment) may be ``http://``, ``https://`` or ``socks5://``; REST calls and watches
+    both go through it. An ``https://`` proxy is itself reached over TLS, and its
+    certificate is checked against the proxy's host name and trusted if it chains to the
+    system trust store (``SSL_CERT_FILE``/``SSL_CERT_DIR`` override it, as for Go), to the
+    cluster's certificate-authority (client-go verifies the proxy with the cluster's TLS
+    settings, so what kubectl accepts works here too) or to ``proxy_ca_pem``: kubeconfig has
+    no field for a proxy CA, so that one is set in code, e.g.
+    ``cfg.replace(proxy_ca_pem=Path("proxy-ca.pem").read_bytes())``. The cluster's
+    ``tls-server-name``, client certificate and ``insecure-skip-tls-verify`` apply to the API
+    server only, never to the proxy (client-go applies them to both, a known problem:
+    kubernetes/kubernetes#104779).
+    An unreachable proxy, a failed handshake with it or a refused tunnel raise
+    :class:`kfast.errors.ProxyError`.
     """
 
     server: str
     ca_pem: bytes | None = None
+    ca_file: str | None = None
     client_cert_pem: bytes | None = None
     client_key_pem: bytes | None = field(default=None, repr=False)
     client_cert_file: str | None = None
@@ -72,6 +89,7 @@ class Config:
     tls_server_name: str | None = None
     namespace: str = "default"
     proxy_url: str | None = None
+    proxy_ca_pem: bytes | None = None
     disable_compression: bool = False
     qps: float | None = DEFAULT_QPS
     burst: int = DEFAULT_BURST
@@ -143,7 +161,9 @@ class Config:
                     if self.client_cert_file and self.client_key_file else None
                 rt.tls = TLSState(ca_pem=self.ca_pem, insecure=self.insecure_skip_tls_verify,
                                   source=self.source, static_cert=static, cert_files=files,
-                                  dynamic_cert=self._exec_cert if self.exec_config else None)
+                                  dynamic_cert=self._exec_cert if self.exec_config else None,
+                                  ca_file=self.ca_file if self.ca_pem else None,
+                                  server_name=self.tls_server_name)
             return rt.tls
 
     def _exec_cert(self) -> tuple[bytes, bytes] | None:
@@ -152,6 +172,16 @@ class Config:
         if cred is not None and cred.client_cert_pem and cred.client_key_pem:
             return (cred.client_cert_pem, cred.client_key_pem)
         return None
+
+    @property
+    def proxy_ssl_context(self) -> ssl.SSLContext:
+        """The SSLContext for the TLS connection to an ``https://`` proxy (built once, with
+        the cluster CA as loaded: a rotated ``ca_file`` reaches the API server's context only)."""
+        rt = self._rt
+        with rt.lock:
+            if rt.proxy_tls is None:
+                rt.proxy_tls = build_proxy_ssl_context(self.ca_pem, self.proxy_ca_pem, self.source)
+            return rt.proxy_tls
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
@@ -237,36 +267,42 @@ class Config:
         return replace(self, **changes)
 
 
-def load_config(kubeconfig: str | os.PathLike[str] | None = None, context: str | None = None) -> Config:
-    """Load the client config the way kubectl does (kubeconfig, else in-cluster)."""
+def load_config(kubeconfig: str | os.PathLike[str] | None = None, context: str | None = None, *,
+                persist_auth: bool = True) -> Config:
+    """Load the client config the way kubectl does (kubeconfig, else in-cluster).
+
+    ``persist_auth``: write refreshed OIDC tokens back to the kubeconfig file that declared
+    the user, as kubectl does (see :func:`kfast._kubeconfig.persist_auth_provider_config`);
+    False keeps them in memory and never writes the file."""
     from kfast._kubeconfig import load_kubeconfig
 
     if kubeconfig is not None:
-        return load_kubeconfig([Path(kubeconfig)], context)
+        return load_kubeconfig([Path(kubeconfig)], context, persist_auth=persist_auth)
     env = os.environ.get("KUBECONFIG")
     if env:
         paths = [Path(p) for p in env.split(os.pathsep) if p]
         if any(p.exists() for p in paths):
-            return load_kubeconfig(paths, context)
+            return load_kubeconfig(paths, context, persist_auth=persist_auth)
     default = Path.home() / ".kube" / "config"
     if default.exists():
-        return load_kubeconfig([default], context)
+        return load_kubeconfig([default], context, persist_auth=persist_auth)
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
         return load_incluster_config()
     raise ConfigError("no kubeconfig found ($KUBECONFIG, ~/.kube/config) and not running in a cluster")
 
 
-def load_kubeconfig(paths: list[Path], context: str | None = None) -> Config:
+def load_kubeconfig(paths: list[Path], context: str | None = None, *, persist_auth: bool = True) -> Config:
     """Merge kubeconfig files (first definition of each name wins) and resolve one context."""
     from kfast._kubeconfig import load_kubeconfig as load
 
-    return load(paths, context)
+    return load(paths, context, persist_auth=persist_auth)
 
 
 def load_incluster_config(sa_dir: str | os.PathLike[str] = SERVICE_ACCOUNT_DIR) -> Config:
     """The service-account config a pod gets (env vars + mounted token/CA/namespace).
 
-    The token is read through ``token_file``, so it is re-read as the kubelet rotates it."""
+    The token is read through ``token_file``, so it is re-read as the kubelet rotates it; the
+    CA bundle through ``ca_file``, re-checked for new connections when it changes on disk."""
     host = os.environ.get("KUBERNETES_SERVICE_HOST", "")
     port = os.environ.get("KUBERNETES_SERVICE_PORT", "")
     if not host or not port:
@@ -287,6 +323,7 @@ def load_incluster_config(sa_dir: str | os.PathLike[str] = SERVICE_ACCOUNT_DIR) 
     return Config(
         server=f"https://{host}:{port}",
         ca_pem=ca,
+        ca_file=str(ca_path) if ca is not None else None,  # re-read when the CA rotates
         token_file=str(token_path),
         namespace=ns or "default",
         source=f"in-cluster ({d})",

@@ -11,6 +11,7 @@ error mapping) are made here once, and tested without sockets.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import httpx
 import msgspec
 
 from kfast import errors
+from kfast._backoff import MAX_RETRY_AFTER_SECONDS
 from kfast._ratelimit import TokenBucket
 from kfast._transport import connection_was_used, map_transport_error
 from kfast._warnings import WarningHandler, parse_warning_header
@@ -68,12 +70,15 @@ class RetryPolicy:
     """Bounded retries with exponential backoff and full jitter.
 
     ``max_attempts`` counts the first try (1 turns retries off). A ``Retry-After`` from the
-    server is honoured as given (capped at ``max_retry_after``) instead of the backoff."""
+    server is honoured as given instead of the backoff when it is at most
+    ``max_retry_after``; a longer one is not waited for at all: the call fails at once with
+    the error, whose ``retry_after`` says what the server asked (waiting the cap and asking
+    again would only spend the whole retry budget on answers the server announced)."""
 
     max_attempts: int = 5
     backoff_base: float = 0.2
     backoff_max: float = 10.0
-    max_retry_after: float = 60.0
+    max_retry_after: float = MAX_RETRY_AFTER_SECONDS
 
     def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         return float(rand()) * min(self.backoff_max, self.backoff_base * (2.0 ** (attempt - 1)))
@@ -88,7 +93,9 @@ class RetryPolicy:
         # verb may be sent again; a 5xx may come after a write was applied, so only
         # idempotent ones, and only when the server said to come back.
         if code == 429 or (code in RETRYABLE_5XX and ra is not None and method in IDEMPOTENT_METHODS):
-            return min(ra, self.max_retry_after) if ra is not None else self.backoff(attempt)
+            if ra is None:
+                return self.backoff(attempt)
+            return ra if ra <= self.max_retry_after else None
         return None
 
     def after_error(self, method: str, exc: BaseException, attempt: int) -> float | None:
@@ -106,9 +113,10 @@ def retry_after(headers: httpx.Headers) -> float | None:
     if v is None:
         return None
     try:
-        return max(0.0, float(v))
+        seconds = float(v)
     except ValueError:
         return None  # HTTP-date form: fall back to backoff
+    return None if math.isnan(seconds) else max(0.0, seconds)
 
 
 def decode_body(resp: httpx.Response) -> Any:

@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -30,6 +31,11 @@ INTERACTIVE_MODES = ("Never", "IfAvailable", "Always")
 EXPIRY_MARGIN_SECONDS = 10.0
 # The cluster extension a plugin receives as spec.cluster.config (kubeconfig convention).
 EXEC_EXTENSION = "client.authentication.k8s.io/exec"
+# How long a plugin may run before it is killed (with its process group) and the request
+# fails with AuthError. Long enough for a browser login (kubelogin waits up to 180 s for the
+# user by default), short enough that a hung plugin cannot stall every request forever.
+# client-go has no such limit; ExecConfig.timeout overrides it per config.
+DEFAULT_EXEC_TIMEOUT_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class ExecConfig:
     provide_cluster_info: bool = False
     install_hint: str = ""
     cluster_info: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    timeout: float = DEFAULT_EXEC_TIMEOUT_SECONDS  # seconds; see DEFAULT_EXEC_TIMEOUT_SECONDS
 
     @classmethod
     def parse(cls, spec: Any, where: str, base_dir: str) -> ExecConfig:
@@ -144,26 +151,54 @@ class ExecProvider:
         env = dict(os.environ)
         env.update(c.env)
         env["KUBERNETES_EXEC_INFO"] = self._exec_info(interactive)
+        where = f"exec plugin {c.command}"
+        # A non-interactive plugin gets a session of its own, so a timeout kills whatever it
+        # started too (a shell script's children would otherwise keep stdout open and the
+        # read would never end). An interactive one stays in the terminal's session, where
+        # it can prompt; only the plugin itself is killed then.
+        own_group = not interactive and os.name == "posix"
         try:
             # An interactive plugin talks to the user on stderr, so it keeps the terminal's;
             # otherwise stderr is captured for the error message.
-            proc = subprocess.run(
+            proc = subprocess.Popen(
                 [c.command, *c.args],
                 env=env,
                 stdin=None if interactive else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=None if interactive else subprocess.PIPE,
-                check=False,
+                start_new_session=own_group,
             )
         except OSError as e:
             hint = f"; {c.install_hint.strip()}" if c.install_hint else ""
             raise AuthError(f"exec plugin {c.command} could not be run: {e.strerror or e}{hint}") from e
-        stderr = proc.stderr.decode("utf-8", "replace").strip() if proc.stderr is not None \
-            else "(shown on the terminal)"
-        where = f"exec plugin {c.command}"
+        try:
+            out, err = proc.communicate(timeout=c.timeout)
+        except subprocess.TimeoutExpired as e:
+            _kill(proc, own_group)
+            raise AuthError(f"{where} did not finish within {c.timeout:g} s and was killed "
+                            "(ExecConfig.timeout)") from e
+        except BaseException:
+            _kill(proc, own_group)  # KeyboardInterrupt while waiting: leave no plugin behind
+            raise
+        stderr = err.decode("utf-8", "replace").strip() if err is not None else "(shown on the terminal)"
         if proc.returncode != 0:
             raise AuthError(f"{where} failed with exit code {proc.returncode}: {stderr or '(no stderr)'}")
-        return parse_exec_credential(proc.stdout, c.api_version, where, stderr)
+        return parse_exec_credential(out, c.api_version, where, stderr)
+
+
+def _kill(proc: subprocess.Popen[bytes], group: bool) -> None:
+    try:
+        if group:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass
+    # Reap it and close its pipes without waiting on descendants that may still hold them.
+    proc.wait()
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def parse_exec_credential(stdout: bytes, api_version: str, where: str, stderr: str = "") -> ExecCredential:

@@ -1,5 +1,8 @@
 """Reading kubeconfig files into a :class:`~kfast._config.Config`.
 
+Refreshed OIDC tokens are written back to the file that declared the user
+(:func:`persist_auth_provider_config`), as kubectl does.
+
 Merge rules (protocol.md, Config): for each cluster, user and context name the first file
 that defines it wins; ``current-context`` comes from the first file that sets it; missing
 files and empty entries are skipped. Relative paths (certificates, keys, token files, exec
@@ -11,7 +14,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+import functools
 import os
+import stat
+import tempfile
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +31,15 @@ from kfast._exec import ExecConfig, cluster_info
 from kfast._oidc import OIDCConfig
 from kfast.errors import ConfigError
 
-__all__ = ["load_kubeconfig"]
+__all__ = ["load_kubeconfig", "persist_auth_provider_config"]
+
+# How long a writer waits for another one's lock file before giving up on this write.
+LOCK_WAIT_SECONDS = 2.0
 
 Entry = tuple[dict[str, Any], Path]
 
 
-def load_kubeconfig(paths: list[Path], context: str | None = None) -> Config:
+def load_kubeconfig(paths: list[Path], context: str | None = None, *, persist_auth: bool = True) -> Config:
     clusters: dict[str, Entry] = {}
     users: dict[str, Entry] = {}
     contexts: dict[str, Entry] = {}
@@ -79,6 +91,9 @@ def load_kubeconfig(paths: list[Path], context: str | None = None) -> Config:
         raise ConfigError(f"{cwhat}.server is missing")
     _check_server(server, cwhat)
     ca = _pem(cluster, "certificate-authority", cpath, cwhat)
+    ca_file = None
+    if cluster.get("certificate-authority") and not cluster.get("certificate-authority-data"):
+        ca_file = str(_resolve(cpath, str(cluster["certificate-authority"])))  # re-read on rotation
     insecure = _bool(cluster, "insecure-skip-tls-verify", cwhat)
     proxy = cluster.get("proxy-url") or None
     if proxy is not None:
@@ -110,10 +125,15 @@ def load_kubeconfig(paths: list[Path], context: str | None = None) -> Config:
         if isinstance(provider, dict) and isinstance(provider.get("config"), dict):
             idp_ca = _pem(provider["config"], "idp-certificate-authority", upath, f"{uwhat}.auth-provider.config")
         oidc = OIDCConfig.parse(provider, uwhat, idp_ca)
+        if persist_auth and user_name:
+            # Absolute now: the process may change directory before the first refresh.
+            oidc = dataclasses.replace(oidc, persist=functools.partial(
+                persist_auth_provider_config, Path(os.path.abspath(upath)), str(user_name)))
     try:
         return Config(
             server=server,
             ca_pem=ca,
+            ca_file=ca_file,
             client_cert_pem=cert,
             client_key_pem=key_pem,
             client_cert_file=cert_file,
@@ -217,3 +237,62 @@ def _pem(section: dict[str, Any], key: str, path: Path, what: str) -> bytes | No
     if file:
         return _read_file(_resolve(path, str(file)), what, key)
     return None
+
+
+def persist_auth_provider_config(path: Path, user: str, values: Mapping[str, str]) -> None:
+    """Store ``values`` in ``users[user].user.auth-provider.config`` of the kubeconfig at
+    ``path``, keeping everything else in the file, as client-go's persister does.
+
+    Safe against the other writers kubectl users have: it takes client-go's lock file
+    (``<file>.lock``, created exclusively; waits up to :data:`LOCK_WAIT_SECONDS`), writes a
+    temporary file in the same directory with the original's permissions, fsyncs it and
+    renames it over the original (through a symlink, the file it points to is replaced), so
+    a reader sees the old file or the new one, never half of one. YAML comments are not
+    kept (kubectl drops them as well). Raises ConfigError or OSError when it cannot write.
+    """
+    import yaml
+
+    target = Path(os.path.realpath(path))
+    lock = target.with_name(target.name + ".lock")
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            break
+        except FileExistsError:
+            if time.monotonic() >= deadline:
+                raise ConfigError(f"{target}: locked by another writer ({lock} exists)") from None
+            time.sleep(0.05)
+    try:
+        doc = _read_yaml(target)
+        entry = next((u for u in _as_list((doc or {}).get("users"), target, "users")
+                      if isinstance(u, dict) and str(u.get("name")) == user), None)
+        provider = ((entry or {}).get("user") or {}).get("auth-provider")
+        if not isinstance(provider, dict):
+            raise ConfigError(f"{target}: users[{user!r}] has no auth-provider any more; not rewritten")
+        cfg = provider.setdefault("config", {})
+        if not isinstance(cfg, dict):
+            raise ConfigError(f"{target}: users[{user!r}].user.auth-provider.config must be a mapping")
+        if all(cfg.get(k) == v for k, v in values.items()):
+            return
+        cfg.update(values)
+        mode = stat.S_IMODE(target.stat().st_mode)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                yaml.safe_dump(doc, f, default_flow_style=False, sort_keys=False)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+    finally:
+        try:
+            os.unlink(lock)
+        except OSError:
+            pass

@@ -149,7 +149,9 @@ class WatchDecoder:
         ``fifo`` (as Added/Updated/Deleted deltas) without creating Python objects."""
     def finish(self) -> None:
         """Call at end of stream (EOF). Raises StreamTruncated if a chunk or line was
-        left incomplete, or the pending error of a poisoned decoder."""
+        left incomplete, or the pending error of a poisoned decoder. A second call gives the
+        same outcome; any :meth:`feed`/:meth:`feed_fifo` after it raises ValueError (the
+        stream has ended: use a new decoder per response)."""
 
 # --------------------------------------------------------------------------------------
 # Index functions

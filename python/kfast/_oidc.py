@@ -3,16 +3,22 @@ expires (or the server answers 401) and a refresh-token is present.
 
 The token endpoint is discovered from ``<idp-issuer-url>/.well-known/openid-configuration``
 and called with ``grant_type=refresh_token`` (client id and secret in the form, as the
-kubeconfig carries them). New tokens are kept in memory; the kubeconfig file is not rewritten.
+kubeconfig carries them). New tokens are used at once and, as kubectl does, written back to
+the kubeconfig file that declared the user (``OIDCConfig.persist``, set by the kubeconfig
+loader unless ``persist_auth=False``): issuers that rotate refresh tokens revoke the old one, so
+a token kept only in memory would leave kubectl, and the next run, with a dead one. A failed
+write is logged and never fails the request.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +27,8 @@ import httpx
 from kfast.errors import AuthError, ConfigError
 
 __all__ = ["OIDCConfig", "OIDCProvider", "jwt_expiry"]
+
+log = logging.getLogger("kfast.auth")
 
 EXPIRY_MARGIN_SECONDS = 10.0
 HTTP_TIMEOUT = 30.0
@@ -35,6 +43,9 @@ class OIDCConfig:
     client_secret: str = field(default="", repr=False)
     ca_pem: bytes | None = None
     extra_scopes: tuple[str, ...] = ()
+    # Called with {"id-token": ..., "refresh-token": ...} after each refresh to store them
+    # where they came from (the kubeconfig loader sets it); None keeps them in memory only.
+    persist: Callable[[dict[str, str]], None] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def parse(cls, provider: Any, where: str, ca_pem: bytes | None) -> OIDCConfig:
@@ -147,6 +158,17 @@ class OIDCProvider:
         self._id_token = str(id_token)
         if body.get("refresh_token"):
             self._refresh_token = str(body["refresh_token"])
+        self._persist()
+
+    def _persist(self) -> None:
+        save = self.config.persist
+        if save is None:
+            return
+        try:
+            save({"id-token": self._id_token, "refresh-token": self._refresh_token})
+        except Exception as e:  # noqa: BLE001 - storing is a courtesy; the request goes on
+            log.warning("oidc: the refreshed tokens were not written back to the kubeconfig "
+                        "(%s: %s); they are used from memory", type(e).__name__, e)
 
 
 def _json(resp: httpx.Response, what: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ Rules (docs/protocol.md, "Reflector discipline" and "Streaming list"):
 * 410 (HTTP or in-stream ERROR) relists at the last RV seen; only if *that* LIST answers
   Expired or "too large resource version" does it relist with RV "" (consistent read);
 * 429, connection failures and 5xx back off and retry the watch without relisting
-  (Retry-After is a floor for the delay); decode errors and truncated streams resume the
+  (Retry-After is a floor for the delay, itself capped at ``max_retry_after``); decode errors and truncated streams resume the
   watch at once from the last RV, because the bytes before the damage were applied;
 * backoff is 800 ms doubling to 30 s with jitter, and resets after 2 min healthy.
 """
@@ -47,7 +47,7 @@ from kfast._reflector_io import (
     Slept,
     Input,
 )
-from kfast._backoff import (Backoff, is_expired, is_too_large_rv, is_watch_list_refusal,
+from kfast._backoff import (MAX_RETRY_AFTER_SECONDS, Backoff, is_expired, is_too_large_rv, is_watch_list_refusal,
                             retry_after, retry_watch_after_backoff)
 
 __all__ = [
@@ -127,6 +127,8 @@ class ReflectorOptions:
     max_backoff: float = 30.0
     backoff_reset_after: float = 120.0
     jitter: float = 1.0  # client-go's reflector uses jitter 1.0: delay * (1 + rand)
+    # A server's Retry-After is honoured up to this (the same default as RetryPolicy's).
+    max_retry_after: float = MAX_RETRY_AFTER_SECONDS
     watch_list: bool = True  # try the streaming list first (falls back by itself)
 
 
@@ -223,7 +225,7 @@ class Reflector:
             # Our last RV is compacted away (or ahead of this server): consistent read.
             self.rv_unavailable = True
             return self._list_request(self._set(Listing(rv="")))
-        delay = self.backoff.delay(now, retry_after(err))
+        delay = self.backoff.delay(now, retry_after(err, self.options.max_retry_after))
         self.state = BackingOff(Listing(rv=s.rv, paginate=s.paginate))
         return Sleep(delay, f"list failed: {err!r}")
 
@@ -248,7 +250,7 @@ class Reflector:
             return self._fall_back_to_list()
         # Transport trouble, 429, 5xx, a damaged stream: the partial initial set is dropped
         # (the driver never applied it); back off and stream again from the same RV.
-        delay = self.backoff.delay(now, retry_after(err))
+        delay = self.backoff.delay(now, retry_after(err, self.options.max_retry_after))
         self.state = BackingOff(StreamingList(rv=s.rv))
         return Sleep(delay, f"streaming list failed: {err!r}")
 
@@ -288,12 +290,12 @@ class Reflector:
             # Everything before the damage was applied and advanced s.rv; resume from there.
             return self._resume(s.rv, now, f"watch broke again before any event: {err!r}")
         if retry_watch_after_backoff(err):
-            delay = self.backoff.delay(now, retry_after(err))
+            delay = self.backoff.delay(now, retry_after(err, self.options.max_retry_after))
             self.state = BackingOff(Watching(s.rv))
             return Sleep(delay, f"watch failed: {err!r}")
         # Anything else (401, 403, 404, unexpected bugs): back off, then relist, as client-go
         # restarts ListAndWatch for errors it does not classify.
-        delay = self.backoff.delay(now, retry_after(err))
+        delay = self.backoff.delay(now, retry_after(err, self.options.max_retry_after))
         self.state = BackingOff(self._relist_state())
         return Sleep(delay, f"watch failed: {err!r}")
 

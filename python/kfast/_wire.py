@@ -5,7 +5,7 @@ LIST goes through httpx. WATCH does not (design.md §1): the request is built as
 a socket we open ourselves (TLS from the config's one ``SSLContext``); the response is read in
 1 MiB ``recv_into`` calls and each buffer goes to ``WatchDecoder(http=True)`` whole. Through a
 proxy or a user-supplied httpx transport we cannot own the socket, so the body streams through
-``iter_raw()`` into ``WatchDecoder(http=False)`` instead.
+``iter_bytes()`` (uncompressed) into ``WatchDecoder(http=False)`` instead.
 """
 
 from __future__ import annotations
@@ -313,6 +313,9 @@ class WatchStream:
         client = self._wire.client
         timeout = httpx.Timeout(30.0, read=self._read_timeout)
         self._request.extensions["timeout"] = timeout.as_dict()
+        # As on the socket path: ask for no compression (kube-apiserver gzips a streaming
+        # list's response when asked, and the decoder wants the JSON lines themselves).
+        self._request.headers["Accept-Encoding"] = "identity"
         try:
             resp = client.send(self._request, stream=True)
         except httpx.HTTPError as e:
@@ -323,7 +326,8 @@ class WatchStream:
                 raise _status_error(resp.read(), resp.status_code, resp.headers)
             decoder = _native.WatchDecoder(http=False)
             try:
-                for chunk in resp.iter_raw():
+                # iter_bytes: a server (or proxy) that compresses anyway is still decoded.
+                for chunk in resp.iter_bytes():
                     yield decoder, feed(decoder, chunk)
                     feed(decoder, _EMPTY)  # surface a poisoned decoder now (see above)
                     if self._closed.is_set():

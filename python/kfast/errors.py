@@ -15,7 +15,7 @@
     │   ├── ConnectError            TCP connect failed (nothing was sent)
     │   │   ├── ConnectTimeout
     │   │   ├── TLSError            handshake failed: untrusted server, bad client cert
-    │   │   └── ProxyError          the proxy refused or failed the tunnel
+    │   │   └── ProxyError          the proxy is unreachable, failed TLS, or refused the tunnel
     │   ├── ReadTimeout
     │   ├── WriteTimeout
     │   ├── PoolTimeout             no free connection in time
@@ -170,7 +170,9 @@ class TLSError(ConnectError):
 
 
 class ProxyError(ConnectError):
-    """The proxy (``proxy-url`` or the environment) refused or failed the connection."""
+    """The proxy (``proxy-url`` or the environment) could not be reached, its own TLS
+    handshake failed (an ``https://`` proxy whose certificate is not trusted), or it refused
+    the tunnel (407, 403, 502). The message names the proxy without its credentials."""
 
 
 class ReadTimeout(TransportError):

@@ -13,6 +13,7 @@ import asyncio
 import atexit
 import inspect
 import logging
+import re
 import threading
 import time
 import weakref
@@ -24,6 +25,7 @@ from kfast._config import Config
 from kfast._driver import ReflectorRunner
 from kfast._aio import EventStream, coroutine_handler, wait_until
 from kfast._feed import Transform
+from kfast._gvk import GroupVersionResource
 from kfast._lister import Lister
 from kfast._metrics import Counters, InformerMetrics
 from kfast._reflector import Reflector, ReflectorOptions
@@ -38,6 +40,38 @@ log = logging.getLogger("kfast.informer")
 Tombstone = _native.DeletedFinalStateUnknown
 Handler = Callable[..., Any]
 _ADD, _UPDATE, _DELETE = 0, 1, 2
+
+# Resource names are the lowercase plurals in API paths (RFC 1123 labels, as CRD plurals must
+# be); groups are DNS subdomains; versions are labels such as v1, v1beta1.
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def _checked_resource(resource: str | GroupVersionResource, group: str, version: str) -> GroupVersionResource:
+    """The resource an informer watches, validated before any request is built from it
+    (ValueError naming the mistake, e.g. ``"Pods"``, ``"deployments.apps"``, ``"v1/pods"``)."""
+    if isinstance(resource, GroupVersionResource):
+        if (group, version) not in (("", "v1"), (resource.group, resource.version)):
+            raise ValueError(f"resource {resource} already names its group and version; "
+                             f"do not pass group={group!r}/version={version!r} as well")
+        group, version, name = resource
+    elif isinstance(resource, str):
+        name = resource
+    else:
+        raise TypeError(f"resource must be a str or GroupVersionResource, not {type(resource).__name__}")
+    if not _LABEL.fullmatch(name):
+        hint = ""
+        if "/" in name or "." in name:
+            hint = " (give the group and version with group=/version= or a GroupVersionResource)"
+        elif name.lower() != name:
+            hint = f" (resource names are lowercase plurals: {name.lower()!r}?)"
+        raise ValueError(f"resource {name!r} is not a resource name such as 'pods' or "
+                         f"'deployments'{hint}")
+    if group and (len(group) > 253 or not _SUBDOMAIN.fullmatch(group)):
+        raise ValueError(f"group {group!r} is not an API group such as 'apps' or 'example.com'")
+    if not _LABEL.fullmatch(version):
+        raise ValueError(f"version {version!r} is not an API version such as 'v1' or 'v1beta1'")
+    return GroupVersionResource(group, version, name)
 
 
 class EventHandlerRegistration:
@@ -79,6 +113,8 @@ class SharedIndexInformer:
     raises is logged and the informer carries on. Handlers run on the processor thread.
     ``on_add`` may also take just one argument.
 
+    ``resource`` is the lowercase plural of the API path (``"pods"``, ``"deployments"`` with
+    ``group="apps"``) or a :class:`GroupVersionResource`; anything else is a ValueError.
     Options beyond the resource: ``watch_list`` (streaming list first, default on),
     ``metadata_only`` (cache PartialObjectMetadata), ``transform`` (a Python function
     applied to every object before it is cached; the slow path: the watch is then decoded
@@ -88,7 +124,7 @@ class SharedIndexInformer:
     def __init__(
         self,
         config: Config,
-        resource: str = "pods",
+        resource: str | GroupVersionResource = "pods",
         *,
         group: str = "",
         version: str = "v1",
@@ -105,8 +141,9 @@ class SharedIndexInformer:
         wire: Wire | None = None,
     ) -> None:
         self.config = config
-        self.resource = resource
-        self.path = resource_path(resource, group=group, version=version, namespace=namespace)
+        gvr = _checked_resource(resource, group, version)
+        self.resource = gvr.resource
+        self.path = resource_path(gvr.resource, group=gvr.group, version=gvr.version, namespace=namespace)
         idx = dict(indexers or {})
         idx.setdefault(NAMESPACE_INDEX, _native.IndexFunc.namespace())
         self._indexer = _native.Indexer(idx)
@@ -198,7 +235,14 @@ class SharedIndexInformer:
             self._handlers = [h for h in self._handlers if h is not reg]
 
     def start(self) -> SharedIndexInformer:
+        """Start the reflector and processor threads; a second call while running does
+        nothing. A stopped informer cannot be started again (its FIFO is closed and its
+        handlers have had their final notifications): like ``threading.Thread.start``,
+        that raises RuntimeError; make a new informer instead."""
         with self._handlers_lock:
+            if self._stop.is_set():
+                raise RuntimeError(f"informer {self.path} was stopped and cannot be started again; "
+                                   "create a new SharedIndexInformer")
             if self._started:
                 return self
             self._started = True

@@ -24,6 +24,9 @@ pub enum Error {
     Truncated { message: String },
     /// The server answered with a failure Status (HTTP status or ERROR event).
     Api(Status),
+    /// `feed` after `finish`: the stream already ended, so more bytes cannot belong to it
+    /// (Python: ValueError, as for I/O on a closed file).
+    FeedAfterFinish,
     /// `add_indexers` named an index that already exists (Python: ValueError).
     IndexExists { name: String },
     /// A query named an index that does not exist (Python: KeyError).
@@ -54,6 +57,9 @@ impl fmt::Display for Error {
             }
             Error::Truncated { message } => write!(f, "stream truncated: {message}"),
             Error::Api(s) => write!(f, "{} {}: {}", s.code, s.reason, s.message),
+            Error::FeedAfterFinish => {
+                write!(f, "feed() after finish(): this decoder's stream has ended; use a new WatchDecoder per response")
+            }
             Error::IndexExists { name } => write!(f, "index {name:?} already exists"),
             Error::IndexNotFound { name } => write!(f, "index {name:?} does not exist"),
             Error::IndexFunc { index, source } => write!(f, "index function {index:?} failed: {}", source.0),

@@ -345,3 +345,25 @@ fn body_offset_counts_consumed_lines_even_after_an_error() {
     assert_eq!(out.len(), 2);
     assert_eq!(d.body_offset() as usize, 2 * good.len() + "{bad}\n".len());
 }
+
+#[test]
+fn feed_after_finish_is_an_error() {
+    let (_, resp) = small_stream();
+    for (http, input) in [(true, resp.clone()), (false, small_stream().0.concat().into_bytes())] {
+        let mut d = Decoder::new(DecoderOptions { http, ..Default::default() });
+        let mut out = Vec::new();
+        d.feed(&input, &mut out).unwrap();
+        d.finish().unwrap();
+        d.finish().unwrap(); // finishing twice gives the same outcome
+        let before = out.len();
+        assert_eq!(d.feed(b"", &mut out), Err(Error::FeedAfterFinish));
+        assert_eq!(d.feed(b"{\"type\":\"ADDED\"}\n", &mut out), Err(Error::FeedAfterFinish));
+        assert_eq!(out.len(), before, "nothing decoded after finish");
+    }
+    // Also after a finish that failed: the stream is over either way.
+    let mut d = Decoder::new(DecoderOptions { http: false, ..Default::default() });
+    let mut out = Vec::new();
+    d.feed(b"{\"type\":\"ADD", &mut out).unwrap();
+    assert!(matches!(d.finish(), Err(Error::Truncated { .. })));
+    assert_eq!(d.feed(b"ED\"}\n", &mut out), Err(Error::FeedAfterFinish));
+}

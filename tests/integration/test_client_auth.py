@@ -235,3 +235,42 @@ def test_client_certificate_files_rotating_on_disk(cluster: Cluster, tmp_path: P
             (tmp_path / f".{name}.new").rename(tmp_path / name)
 
     assert _two_calls(mode, cfg, rotate) == (USER, ADMIN)
+
+
+@modes
+def test_exec_plugin_runs_again_after_a_401(cluster: Cluster, tmp_path: Path, mode: str) -> None:
+    # First run: a token the server refuses; the 401 makes the client run the plugin again
+    # (off the event loop for AsyncClient) and send the request once more.
+    plugin = tmp_path / "cred"
+    runs = tmp_path / "runs"
+    plugin.write_text(f"""#!{sys.executable}
+import csv, json, os, pathlib
+runs = pathlib.Path({str(runs)!r})
+n = int(runs.read_text()) + 1 if runs.exists() else 1
+runs.write_text(str(n))
+token = "revoked" if n == 1 else next(r[0] for r in csv.reader(open({str(cluster.pki.token_file)!r})) if r[1] == {TOKEN_USER!r})
+info = json.loads(os.environ["KUBERNETES_EXEC_INFO"])
+print(json.dumps({{"apiVersion": info["apiVersion"], "kind": "ExecCredential", "status": {{"token": token}}}}))
+""")
+    plugin.chmod(0o755)
+    kc = kubeconfig(cluster, tmp_path / "config", {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin), "interactiveMode": "Never"}})
+    assert whoami(mode, load_config(kc)) == TOKEN_USER
+    assert runs.read_text() == "2"
+
+
+@modes
+def test_exec_plugin_timeout_is_an_auth_error(cluster: Cluster, tmp_path: Path, mode: str) -> None:
+    import dataclasses
+
+    plugin = tmp_path / "slow"
+    plugin.write_text("#!/bin/sh\nsleep 600\n")
+    plugin.chmod(0o755)
+    cfg = load_config(kubeconfig(cluster, tmp_path / "config", {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin), "interactiveMode": "Never"}}))
+    assert cfg.exec_config is not None
+    cfg = cfg.replace(exec_config=dataclasses.replace(cfg.exec_config, timeout=0.5))
+    start = time.monotonic()
+    with pytest.raises(errors.AuthError, match="did not finish within 0.5 s and was killed"):
+        run(mode, cfg, lambda c: c.get("/api"), retry=RetryPolicy(max_attempts=1))
+    assert time.monotonic() - start < 5

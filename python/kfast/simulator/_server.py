@@ -70,9 +70,10 @@ class WatchConn:
     events_sent: int = 0
 
 
-_REASONS = {400: "BadRequest", 404: "NotFound", 410: "Expired", 422: "Invalid",
+_REASONS = {400: "BadRequest", 404: "NotFound", 405: "MethodNotAllowed", 410: "Expired", 422: "Invalid",
             429: "TooManyRequests", 500: "InternalError", 403: "Forbidden", 504: "Timeout"}
-_PHRASES = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 410: "Gone",
+_PHRASES = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+            405: "Method Not Allowed", 410: "Gone",
             422: "Unprocessable Entity", 429: "Too Many Requests",
             500: "Internal Server Error", 504: "Gateway Timeout"}
 
@@ -208,6 +209,30 @@ class _Handler(BaseHTTPRequestHandler):
                 self._list(res, ns, selector, q)
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
+
+    def _refuse_write(self) -> None:
+        """The simulator is read-only (its objects change through churn, not the API): any
+        write answers what kube-apiserver answers for a verb a resource does not serve, a
+        405 Status, so clients see a typed MethodNotAllowed rather than an HTML page."""
+        url = urlsplit(self.path)
+        self._rec = RequestRecord(self.command, url.path, {}, self.command.lower(), 0)
+        self.server.requests.append(self._rec)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if 0 <= length <= 1 << 20:
+            self.rfile.read(length)  # drain the body so the connection can be reused
+        else:
+            self.close_connection = True
+        try:
+            self._status(405, f"the server does not allow this method on the requested resource "
+                              f"({self.command} {url.path}; the kfast simulator is read-only)",
+                         "MethodNotAllowed")
+        except OSError:
+            self.close_connection = True
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = _refuse_write  # noqa: N815 - http.server naming
 
     # ----------------------------------------------------------------------------- list
 

@@ -75,6 +75,8 @@ pub struct Decoder {
     complete: bool,
     /// After an error every call returns it again.
     poison: Option<Error>,
+    /// Set by `finish`: the input has ended, and any later `feed` is a caller bug.
+    finished: bool,
     /// Field paths captured while decoding (the field indexes of the FIFO's store).
     field_paths: FieldPaths,
 }
@@ -92,6 +94,7 @@ impl Decoder {
             error_body: None,
             complete: false,
             poison: None,
+            finished: false,
             field_paths: FieldPaths::default(),
         }
     }
@@ -125,8 +128,13 @@ impl Decoder {
     }
 
     /// Decode `data`, pushing each complete event to `out`. ERROR events and non-2xx
-    /// responses become `Error::Api`; after any error the decoder is poisoned.
+    /// responses become `Error::Api`; after any error the decoder is poisoned. Feeding a
+    /// decoder after `finish` is `Error::FeedAfterFinish` (even an empty feed): bytes after
+    /// the end cannot be part of this response, and accepting them would hide the bug.
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<WatchEvent>) -> Result<()> {
+        if self.finished {
+            return Err(Error::FeedAfterFinish);
+        }
         if let Some(e) = &self.poison {
             return Err(e.clone());
         }
@@ -262,7 +270,9 @@ impl Decoder {
 
     /// End of input. Ok if the body is complete, or if an until-close body (or a
     /// body-only decoder) stopped at a line boundary; otherwise Truncated.
+    /// Calling it again returns the same outcome.
     pub fn finish(&mut self) -> Result<()> {
+        self.finished = true;
         if let Some(e) = &self.poison {
             return Err(e.clone());
         }
