@@ -144,18 +144,22 @@ class Wire:
                 raise errors.DecodeError(f"LIST item without metadata.name in {path}", -1)
         return ListResult(items, body.metadata.resourceVersion, body.metadata.continue_ or None)
 
-    def watch(self, path: str, params: dict[str, str], accept: str = "application/json") -> WatchStream:
+    def watch(self, path: str, params: dict[str, str], accept: str = "application/json",
+              transform: _native.ObjectTransform | None = None) -> WatchStream:
+        """``transform``: a native transform the decoder applies to every object."""
         timeout = float(params.get("timeoutSeconds") or 0) or 1800.0
         self._throttle()
         return WatchStream(self, self.build_request(path, params, accept),
-                           read_timeout=timeout + _WATCH_READ_MARGIN)
+                           read_timeout=timeout + _WATCH_READ_MARGIN, transform=transform)
 
 
 class WatchStream:
     """One watch response. :meth:`close` may be called from any thread to abort it."""
 
-    def __init__(self, wire: Wire, request: httpx.Request, *, read_timeout: float) -> None:
+    def __init__(self, wire: Wire, request: httpx.Request, *, read_timeout: float,
+                 transform: _native.ObjectTransform | None = None) -> None:
         self._wire = wire
+        self._transform = transform
         self._request = request
         self._read_timeout = read_timeout
         self._sock: socket.socket | None = None
@@ -199,6 +203,7 @@ class WatchStream:
                 on_opened()
             c.events += res.events
             c.bookmarks += res.bookmarks
+            c.count_feed(res)
             if res.last_resource_version:
                 on_progress(res.last_resource_version)
             if res.error_status is not None:
@@ -232,7 +237,7 @@ class WatchStream:
             raise
 
     def _socket_feeds(self, feed: Callable[[_native.WatchDecoder, Any], _T]) -> Iterator[tuple[_native.WatchDecoder, _T]]:
-        decoder = _native.WatchDecoder(http=True)
+        decoder = _native.WatchDecoder(http=True, transform=self._transform)
         sock = self._connect()
         buf = bytearray(READ_SIZE)
         view = memoryview(buf)
@@ -321,7 +326,7 @@ class WatchStream:
         try:
             if resp.status_code >= 300:
                 raise _status_error(resp.read(), resp.status_code, resp.headers)
-            decoder = _native.WatchDecoder(http=False)
+            decoder = _native.WatchDecoder(http=False, transform=self._transform)
             try:
                 for chunk in resp.iter_raw():
                     yield decoder, feed(decoder, chunk)

@@ -13,6 +13,7 @@
 
 use crate::decode::scan::{ScanResult, Scanner};
 use crate::decode::{Captured, ABSENT, UNKNOWN};
+use crate::error::Error;
 use crate::json_buf::JsonBuf;
 use crate::object::{Meta, Object};
 
@@ -32,18 +33,19 @@ pub struct Transform {
 
 impl Transform {
     /// A transform dropping each path. Errors name the path that is empty or protected.
-    pub fn new<P: AsRef<[S]>, S: AsRef<str>>(paths: impl IntoIterator<Item = P>) -> Result<Transform, String> {
+    pub fn new<P: AsRef<[S]>, S: AsRef<str>>(paths: impl IntoIterator<Item = P>) -> Result<Transform, Error> {
+        let invalid = |message: String| Error::InvalidTransform { message };
         let mut t = Transform::default();
         for p in paths {
             let parts: Box<[Box<str>]> = p.as_ref().iter().map(|s| Box::from(s.as_ref())).collect();
             if parts.is_empty() {
-                return Err("an empty field path drops nothing".into());
+                return Err(invalid("an empty field path drops nothing".into()));
             }
             if PROTECTED.iter().any(|pr| pr.len() >= parts.len() && pr.iter().zip(parts.iter()).all(|(a, b)| *a == &**b)) {
-                return Err(format!(
+                return Err(invalid(format!(
                     "field path {:?} cannot be dropped: the cache needs metadata.name, namespace, uid and resourceVersion",
                     parts.join(".")
-                ));
+                )));
             }
             if !t.paths.contains(&parts) {
                 t.paths.push(parts);

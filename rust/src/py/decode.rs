@@ -7,6 +7,7 @@ use crate::fifo::{DeltaObject, DeltaType};
 use crate::py::error::status_to_dict;
 use crate::py::fifo::PyDeltaFifo;
 use crate::py::object::PyStoredObject;
+use crate::py::transform::PyObjectTransform;
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
@@ -85,9 +86,11 @@ impl PyWatchDecoder {
 impl PyWatchDecoder {
     #[new]
     // The literal keeps the default visible to Python introspection (and stubtest).
-    #[pyo3(signature = (*, http = true, max_line_bytes = 67108864))]
-    fn py_new(http: bool, max_line_bytes: usize) -> Self {
-        PyWatchDecoder { inner: Decoder::new(DecoderOptions { http, max_line_bytes }), scratch: Vec::new() }
+    #[pyo3(signature = (*, http = true, max_line_bytes = 67108864, transform = None))]
+    fn py_new(http: bool, max_line_bytes: usize, transform: Option<PyRef<'_, PyObjectTransform>>) -> Self {
+        let mut inner = Decoder::new(DecoderOptions { http, max_line_bytes });
+        inner.set_transform(transform.map(|t| t.inner.clone()));
+        PyWatchDecoder { inner, scratch: Vec::new() }
     }
 
     #[getter]
@@ -145,6 +148,9 @@ impl PyWatchDecoder {
         })?;
         let mut res = FeedResult {
             events: summary.events,
+            added: summary.by_type[0],
+            modified: summary.by_type[1],
+            deleted: summary.by_type[2],
             bookmarks: summary.bookmarks,
             last_resource_version: summary.last_rv,
             initial_events_end: summary.initial_events_end,
@@ -187,6 +193,8 @@ impl PyWatchDecoder {
 
 struct PushSummary {
     events: usize,
+    /// `events` by type: ADDED, MODIFIED, DELETED.
+    by_type: [usize; 3],
     bookmarks: usize,
     last_rv: Option<String>,
     initial_events_end: bool,
@@ -194,15 +202,15 @@ struct PushSummary {
 
 /// Queue decoded events into the FIFO under one lock acquisition.
 fn push_events(fifo: &crate::fifo::DeltaFifo, events: Vec<WatchEvent>) -> PushSummary {
-    let mut s = PushSummary { events: 0, bookmarks: 0, last_rv: None, initial_events_end: false };
+    let mut s = PushSummary { events: 0, by_type: [0; 3], bookmarks: 0, last_rv: None, initial_events_end: false };
     if let Some(last) = events.last() {
         s.last_rv = Some(last.resource_version.to_string());
     }
     let items = events.into_iter().filter_map(|ev| {
-        let kind = match ev.kind {
-            EventKind::Added => DeltaType::Added,
-            EventKind::Modified => DeltaType::Updated,
-            EventKind::Deleted => DeltaType::Deleted,
+        let (kind, slot) = match ev.kind {
+            EventKind::Added => (DeltaType::Added, 0),
+            EventKind::Modified => (DeltaType::Updated, 1),
+            EventKind::Deleted => (DeltaType::Deleted, 2),
             EventKind::Bookmark => {
                 s.bookmarks += 1;
                 s.initial_events_end |= ev.initial_events_end;
@@ -210,6 +218,7 @@ fn push_events(fifo: &crate::fifo::DeltaFifo, events: Vec<WatchEvent>) -> PushSu
             }
         };
         s.events += 1;
+        s.by_type[slot] += 1;
         ev.object.map(|o| (kind, DeltaObject::Object(o)))
     });
     fifo.push_many(items.collect::<Vec<_>>());
@@ -220,6 +229,9 @@ fn push_events(fifo: &crate::fifo::DeltaFifo, events: Vec<WatchEvent>) -> PushSu
 #[pyclass(name = "FeedResult", module = "kfast._native", frozen, get_all)]
 pub struct FeedResult {
     events: usize,
+    added: usize,
+    modified: usize,
+    deleted: usize,
     bookmarks: usize,
     last_resource_version: Option<String>,
     initial_events_end: bool,
