@@ -78,6 +78,9 @@ class BenchResult:
     # any list means it relisted, and the events/s is then not a watch measurement.
     watch_phase_requests: dict[str, int] = field(default_factory=dict)
     server: str = ""
+    # How the initial sync was done: "streaming list" (WatchList) or "paginated LIST (N
+    # pages)" / "LIST" (one unpaginated page); see initial_sync_kind.
+    initial_sync: str = ""
     notes: list[str] = field(default_factory=list)
 
 
@@ -196,6 +199,17 @@ def _verify(indexer: Any, expected: dict[str, str]) -> tuple[bool, str]:
     return True, f"{len(expected):,} keys, all resourceVersions equal"
 
 
+def initial_sync_kind(inf: Any) -> str:
+    """Whether the informer's initial sync was a streaming list or a (paginated) LIST."""
+    m = inf.metrics()
+    if m.streaming_list:
+        return "streaming list (WatchList)"
+    why = " after the streaming list was refused" if m.streaming_list is False else ""
+    if m.list_requests > 1:
+        return f"paginated LIST ({m.list_requests} pages){why}"
+    return f"LIST (one page){why}"
+
+
 def _sync(inf: Any, total: int | None, opts: BenchOptions, label: str) -> float:
     """Seconds from start until the informer has synced AND its Indexer holds the list.
 
@@ -276,6 +290,7 @@ def _run_simulator(opts: BenchOptions) -> BenchResult:
         try:
             res.sync_seconds = _sync(inf, stats.objects, opts, "initial sync (streaming list, else paginated LIST)")
             res.sync_objects_per_second = stats.objects / res.sync_seconds
+            res.initial_sync = initial_sync_kind(inf)
             settle_memory()
             res.rss_delta_after_sync_bytes = rss_bytes() - rss0
             res.bytes_per_cached_object = res.rss_delta_after_sync_bytes / max(1, len(inf.indexer))
@@ -405,6 +420,7 @@ def _run_cluster(opts: BenchOptions) -> BenchResult:
         res.sync_seconds = _sync(inf, None, opts, f"initial sync ({opts.resource})")
         res.objects = len(inf.indexer)
         res.sync_objects_per_second = res.objects / max(res.sync_seconds, 1e-9)
+        res.initial_sync = initial_sync_kind(inf)
         settle_memory()
         res.rss_delta_after_sync_bytes = rss_bytes() - rss0
         res.bytes_per_cached_object = res.rss_delta_after_sync_bytes / max(1, res.objects)
@@ -446,7 +462,8 @@ def format_result(r: BenchResult) -> str:
              + (f", mean JSON {r.mean_object_json_bytes:,.0f} B" if r.mean_object_json_bytes else "")]
     if r.sync_seconds:
         lines.append(f"  initial sync                  {r.sync_seconds:>12.2f} s"
-                     f"   ({r.sync_objects_per_second:,.0f} objects/s)")
+                     f"   ({r.sync_objects_per_second:,.0f} objects/s"
+                     + (f", {r.initial_sync})" if r.initial_sync else ")"))
     if r.watch_seconds:
         lines.append(f"  watch events                  {r.watch_events:>12,}"
                      f"   in {r.watch_seconds:.2f} s")

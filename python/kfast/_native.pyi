@@ -100,6 +100,15 @@ class FeedResult:
     def events(self) -> int:
         """Number of ADDED/MODIFIED/DELETED events queued."""
     @property
+    def added(self) -> int:
+        """ADDED events among ``events``."""
+    @property
+    def modified(self) -> int:
+        """MODIFIED events among ``events``."""
+    @property
+    def deleted(self) -> int:
+        """DELETED events among ``events``."""
+    @property
     def bookmarks(self) -> int: ...
     @property
     def last_resource_version(self) -> str | None:
@@ -126,7 +135,10 @@ class WatchDecoder:
     raised by the next call. The GIL is released while parsing.
     """
 
-    def __new__(cls, *, http: bool = True, max_line_bytes: int = 67108864) -> WatchDecoder: ...
+    def __new__(cls, *, http: bool = True, max_line_bytes: int = 67108864,
+                transform: ObjectTransform | None = None) -> WatchDecoder:
+        """``transform``: cut its fields out of every object decoded (bookmarks and ERROR
+        Statuses are left alone), before the object is queued or returned."""
     @property
     def status_code(self) -> int | None:
         """HTTP status once the head has been parsed (None before; 200 when http=False)."""
@@ -150,6 +162,28 @@ class WatchDecoder:
     def finish(self) -> None:
         """Call at end of stream (EOF). Raises StreamTruncated if a chunk or line was
         left incomplete, or the pending error of a poisoned decoder."""
+
+# --------------------------------------------------------------------------------------
+# Transforms
+# --------------------------------------------------------------------------------------
+
+@final
+class ObjectTransform:
+    """A native transform: drops field paths from an object's JSON by splicing its bytes in
+    Rust (each removed member goes with one adjacent comma; everything else stays as sent),
+    keeping the extracted metadata consistent. Each path is a list of object keys
+    (``["metadata", "managedFields"]``). Raises ValueError for an empty path or one that
+    reaches ``metadata`` itself or its name, namespace, uid or resourceVersion."""
+
+    def __new__(cls, paths: Sequence[Sequence[str]]) -> ObjectTransform: ...
+    @property
+    def paths(self) -> list[list[str]]:
+        """The paths, without duplicates, in the order given."""
+    def __call__(self, obj: StoredObject) -> StoredObject:
+        """``obj`` without the fields; ``obj`` itself when it has none of them."""
+    def __add__(self, other: ObjectTransform) -> ObjectTransform:
+        """A transform dropping both transforms' paths."""
+    def __eq__(self, other: object) -> bool: ...
 
 # --------------------------------------------------------------------------------------
 # Index functions
