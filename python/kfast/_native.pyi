@@ -181,9 +181,10 @@ class ObjectTransform:
         """The paths, without duplicates, in the order given."""
     def __call__(self, obj: StoredObject) -> StoredObject:
         """``obj`` without the fields; ``obj`` itself when it has none of them."""
-    def __add__(self, other: ObjectTransform) -> ObjectTransform:
+    def __add__(self, other: ObjectTransform, /) -> ObjectTransform:
         """A transform dropping both transforms' paths."""
-    def __eq__(self, other: object) -> bool: ...
+    def __radd__(self, other: ObjectTransform, /) -> ObjectTransform: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 # --------------------------------------------------------------------------------------
 # Index functions
