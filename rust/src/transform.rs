@@ -11,7 +11,7 @@
 //! splices the bytes and maps positions taken before the cut (the object's `Meta`, field
 //! captures) onto the spliced bytes.
 
-use crate::decode::scan::{ScanResult, Scanner};
+use crate::decode::scan::{ScanError, ScanResult, Scanner};
 use crate::decode::{Captured, ABSENT, UNKNOWN};
 use crate::error::Error;
 use crate::json_buf::JsonBuf;
@@ -25,17 +25,27 @@ const PROTECTED: &[&[&str]] =
 pub const MANAGED_FIELDS: &[&str] = &["metadata", "managedFields"];
 pub const LAST_APPLIED: &[&str] = &["metadata", "annotations", "kubectl.kubernetes.io/last-applied-configuration"];
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transform {
     /// Unique paths, each non-empty, in the order they were given.
     paths: Vec<Box<[Box<str>]>>,
+    /// Bits of `ONCE` naming the first parts of all paths, when every path is nested
+    /// under one of them (see `walk`); `NOT_ONCE` otherwise.
+    top_once: u8,
 }
+
+/// Top-level members the metadata extraction rejects when repeated, so a validated object
+/// has each at most once.
+const ONCE: [&str; 3] = ["metadata", "apiVersion", "kind"];
+const NOT_ONCE: u8 = u8::MAX;
+/// Not an error: the walk stopped early because nothing after this point can match.
+const DONE: &str = "transform walk done";
 
 impl Transform {
     /// A transform dropping each path. Errors name the path that is empty or protected.
     pub fn new<P: AsRef<[S]>, S: AsRef<str>>(paths: impl IntoIterator<Item = P>) -> Result<Transform, Error> {
         let invalid = |message: String| Error::InvalidTransform { message };
-        let mut t = Transform::default();
+        let mut t = Transform { paths: Vec::new(), top_once: NOT_ONCE };
         for p in paths {
             let parts: Box<[Box<str>]> = p.as_ref().iter().map(|s| Box::from(s.as_ref())).collect();
             if parts.is_empty() {
@@ -51,6 +61,7 @@ impl Transform {
                 t.paths.push(parts);
             }
         }
+        t.top_once = top_once(&t.paths);
         Ok(t)
     }
 
@@ -66,12 +77,14 @@ impl Transform {
                 t.paths.push(p.clone());
             }
         }
+        t.top_once = top_once(&t.paths);
         t
     }
 
-    /// The byte ranges of `json` (a valid JSON value) to cut, sorted and disjoint. Anything
-    /// but an object at the top has nothing to drop; so does JSON that fails to scan
-    /// (callers pass validated bytes).
+    /// The byte ranges of `json` to cut, sorted and disjoint. `json` must be an object the
+    /// metadata extraction accepted (valid, and `metadata`/`apiVersion`/`kind` at most once
+    /// at the top: the walk stops after them when no path goes elsewhere). Anything but an
+    /// object at the top has nothing to drop; so does JSON that fails to scan.
     pub fn removals(&self, json: &[u8]) -> Removals {
         let mut ranges = Vec::new();
         let mut s = Scanner::new(json);
@@ -80,9 +93,13 @@ impl Transform {
             return Removals { ranges };
         }
         let all: Vec<usize> = (0..self.paths.len()).collect();
-        if self.walk(&mut s, json, 0, &all, &mut ranges).is_err() {
-            debug_assert!(false, "transform applied to invalid JSON");
-            ranges.clear();
+        match self.walk(&mut s, json, 0, &all, &mut ranges) {
+            Ok(()) => {}
+            Err(e) if e.msg == DONE => {}
+            Err(_) => {
+                debug_assert!(false, "transform applied to invalid JSON");
+                ranges.clear();
+            }
         }
         ranges.sort_unstable();
         Removals { ranges }
@@ -94,7 +111,21 @@ impl Transform {
         // (key start, value end, removed) of each member, in order.
         let mut members: Vec<(usize, usize, bool)> = Vec::new();
         let mut deeper: Vec<usize> = Vec::new();
+        // At the top, paths that only go through members the metadata extraction allows
+        // once (`metadata`, `apiVersion`, `kind`) are done once those members were seen:
+        // the rest of the object (spec and status, most of its bytes) is not scanned.
+        let mut unseen = if level == 0 { self.top_once } else { NOT_ONCE };
         s.object(|s, key| {
+            if unseen == 0 {
+                return Err(ScanError { pos: s.pos(), msg: DONE });
+            }
+            if unseen != NOT_ONCE {
+                for (bit, name) in ONCE.iter().enumerate() {
+                    if key.is(name.as_bytes()) {
+                        unseen &= !(1 << bit);
+                    }
+                }
+            }
             let key_start = key.raw.as_ptr() as usize - json.as_ptr() as usize - 1;
             let mut remove = false;
             deeper.clear();
@@ -117,7 +148,8 @@ impl Transform {
             }
             members.push((key_start, s.pos(), remove));
             Ok(())
-        })?;
+        })
+        .or_else(|e| if e.msg == DONE && level == 0 { Ok(()) } else { Err(e) })?;
         // Each run of removed members goes with the comma after it when a kept member
         // follows, else with the comma before it (after the previous kept member); a run
         // that is the whole object leaves `{}` (with whatever whitespace was there).
@@ -159,6 +191,17 @@ impl Transform {
         });
         Some(Object { json: r.splice(&obj.json), meta, key: obj.key.clone(), fields })
     }
+}
+
+fn top_once(paths: &[Box<[Box<str>]>]) -> u8 {
+    let mut bits = 0u8;
+    for p in paths {
+        match ONCE.iter().position(|n| *n == &*p[0]) {
+            Some(i) if p.len() > 1 => bits |= 1 << i,
+            _ => return NOT_ONCE,
+        }
+    }
+    bits
 }
 
 /// Byte ranges to cut from one object's JSON, sorted and disjoint.

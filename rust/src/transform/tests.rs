@@ -283,3 +283,17 @@ proptest! {
         prop_assert_eq!(out.meta_values().name, crate::object::Text::from("n\"1"));
     }
 }
+
+#[test]
+fn the_walk_stops_after_the_members_its_paths_go_through() {
+    // Past `metadata` nothing is read: the invalid tail is never scanned (the decoder has
+    // validated real objects before), which is what makes dropping managedFields cheap.
+    let t = Transform::new([MANAGED_FIELDS, LAST_APPLIED]).unwrap();
+    let json = br#"{"kind":"Pod","metadata":{"name":"a","managedFields":[{"m":1}]},"spec":{]"#;
+    let r = t.removals(json);
+    assert_eq!(String::from_utf8(r.splice(json).to_vec()).unwrap(), r#"{"kind":"Pod","metadata":{"name":"a"},"spec":{]"#);
+    // A path through another member walks the whole object.
+    let t2 = t.combine(&tf(&["status.conditions"]));
+    let json = br#"{"metadata":{"managedFields":1},"status":{"conditions":[]}}"#;
+    assert_eq!(String::from_utf8(t2.removals(json).splice(json).to_vec()).unwrap(), r#"{"metadata":{},"status":{}}"#);
+}
