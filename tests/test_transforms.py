@@ -243,3 +243,21 @@ def test_factory_transform_applies_to_its_informers() -> None:
                        for o in mine.indexer.list())
         finally:
             factory.shutdown()
+
+
+def test_list_pages_are_parsed_in_rust_with_the_transform_and_captures() -> None:
+    items = [pod(name=f"p{i}", labels={"i": str(i)}) for i in range(3)]
+    body = msgspec.json.encode({"kind": "PodList", "metadata": {"resourceVersion": "9", "continue": "c1"},
+                                "items": items})
+    idx = _native.Indexer({"node": _native.IndexFunc.field("spec.nodeName")})
+    fifo = _native.DeltaFIFO(known_objects=idx)
+    got, rv, token = _native.decode_list(body, capture_for=fifo, transform=NATIVE)
+    assert (rv, token) == ("9", "c1")
+    want = [NATIVE(kfast.StoredObject(msgspec.json.encode(it))) for it in items]
+    assert [bytes(o) for o in got] == [bytes(o) for o in want]
+    assert [(o.key, o.labels) for o in got] == [(f"n/p{i}", {"i": str(i)}) for i in range(3)]
+    assert [_native.IndexFunc.field("spec.nodeName").values(o) for o in got] == [["n1"]] * 3
+    plain, rv, token = _native.decode_list(msgspec.json.encode({"metadata": {"continue": ""}, "items": items}))
+    assert token is None and rv == "" and b"managedFields" in bytes(plain[0])
+    with pytest.raises(kfast.errors.DecodeError, match="without metadata.name"):
+        _native.decode_list(b'{"items":[{"metadata":{"namespace":"x"}}]}')

@@ -75,11 +75,19 @@ class ReflectorRunner:
         self._python_transform = None if self._native_transform is not None else transform
         # Ask for PartialObjectMetadata instead of whole objects (extra Accept only then, so
         # wires that predate it keep working).
-        self._list_kw = {"accept": METADATA_LIST_ACCEPT} if metadata_only else {}
+        self._list_kw: dict[str, object] = {"accept": METADATA_LIST_ACCEPT} if metadata_only else {}
         self._watch_kw: dict[str, object] = {"accept": METADATA_WATCH_ACCEPT} if metadata_only else {}
         if self._native_transform is not None:
             # Passed only then, so wires that predate transforms keep working.
             self._watch_kw["transform"] = self._native_transform
+        self._list_transformed = False
+        if isinstance(wire, Wire):
+            # LIST items parsed in Rust with the field values our indexes read captured and
+            # a native transform applied (a test double of a Wire does neither).
+            self._list_kw["capture_for"] = fifo
+            if self._native_transform is not None:
+                self._list_kw["transform"] = self._native_transform
+                self._list_transformed = True
 
     def stop(self) -> None:
         self._stop.set()
@@ -115,9 +123,9 @@ class ReflectorRunner:
                 log.info("reflector %s: relisting at resourceVersion=%r", self.path,
                          action.params.get("resourceVersion"))
             try:
-                page = self.wire.list_page(self.path, action.params, **self._list_kw)
+                page = self.wire.list_page(self.path, action.params, **self._list_kw)  # type: ignore[arg-type]
                 items = page.items
-                if self.transform is not None:
+                if self.transform is not None and not self._list_transformed:
                     tf = self.transform
                     items = [tf(o) for o in items]
             except Exception as e:  # noqa: BLE001 - every failure is an input to the machine

@@ -62,7 +62,7 @@ class _Feed:
                 staging: tuple[_native.DeltaFIFO, _native.Indexer]) -> str | None:
         c = self.c
         fifo, idx = staging
-        res = d.feed_fifo(chunk, fifo)
+        res = d.feed_fifo(chunk, fifo, capture_for=self.fifo)
         code = d.status_code
         if not self.opened and code is not None and 200 <= code < 300:
             self.opened = True

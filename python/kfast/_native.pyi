@@ -156,12 +156,26 @@ class WatchDecoder:
         is collected and, when complete (or at :meth:`finish`), raised the same way.
         ``bytes`` are parsed in place; other buffers are copied first, so a reused receive
         buffer may be overwritten as soon as this returns."""
-    def feed_fifo(self, data: Buffer, fifo: DeltaFIFO) -> FeedResult:
+    def feed_fifo(self, data: Buffer, fifo: DeltaFIFO, *, capture_for: DeltaFIFO | None = None) -> FeedResult:
         """Like :meth:`feed`, but push each ADDED/MODIFIED/DELETED event straight into
-        ``fifo`` (as Added/Updated/Deleted deltas) without creating Python objects."""
+        ``fifo`` (as Added/Updated/Deleted deltas) without creating Python objects. The
+        values of the field indexes of ``capture_for``'s known_objects (default: ``fifo``'s)
+        are captured while decoding, so those indexes need not walk the JSON again."""
     def finish(self) -> None:
         """Call at end of stream (EOF). Raises StreamTruncated if a chunk or line was
         left incomplete, or the pending error of a poisoned decoder."""
+
+def decode_list(
+    body: bytes,
+    *,
+    capture_for: DeltaFIFO | None = None,
+    transform: ObjectTransform | None = None,
+) -> tuple[list[StoredObject], str, str | None]:
+    """Parse one LIST response body in one pass (GIL released): its items as StoredObjects
+    (``transform`` applied; the field values of ``capture_for``'s known_objects' field
+    indexes captured), its ``metadata.resourceVersion`` and its ``continue`` token (None
+    when absent or empty). Raises DecodeError for invalid JSON or an item without
+    ``metadata.name``."""
 
 # --------------------------------------------------------------------------------------
 # Transforms

@@ -47,20 +47,6 @@ def resource_path(resource: str, *, group: str = "", version: str = "v1", namesp
     return f"{base}/{resource}"
 
 
-class _ListMeta(msgspec.Struct):
-    resourceVersion: str = ""
-    continue_: str | None = msgspec.field(name="continue", default=None)
-
-
-class _ListBody(msgspec.Struct):
-    metadata: _ListMeta = msgspec.field(default_factory=_ListMeta)
-    # Raw keeps each item as its JSON bytes: Python never builds the object.
-    items: list[msgspec.Raw] | None = None
-
-
-_LIST_DECODER = msgspec.json.Decoder(_ListBody)
-
-
 class ListResult(msgspec.Struct, frozen=True):
     items: list[Any]  # StoredObject
     resource_version: str
@@ -125,7 +111,11 @@ class Wire:
         if limiter is not None:
             limiter.wait()
 
-    def list_page(self, path: str, params: dict[str, str], accept: str = "application/json") -> ListResult:
+    def list_page(self, path: str, params: dict[str, str], accept: str = "application/json", *,
+                  capture_for: _native.DeltaFIFO | None = None,
+                  transform: _native.ObjectTransform | None = None) -> ListResult:
+        """One LIST page, its items parsed in Rust. ``transform`` is applied to each item;
+        ``capture_for``: capture the values its Indexer's field indexes read."""
         self._throttle()
         try:
             resp = self.client.send(self.build_request(path, params, accept), auth=self._auth)
@@ -134,15 +124,12 @@ class Wire:
         if resp.status_code >= 300:
             raise _status_error(resp.content, resp.status_code, resp.headers)
         try:
-            body = _LIST_DECODER.decode(resp.content)
-        except msgspec.DecodeError as e:
-            raise errors.DecodeError(f"LIST {path}: {e}") from e
-        items = [_native.StoredObject(raw) for raw in body.items or ()]
-        for it in items:
-            if not it.name:
-                # A nameless item's cache key would collide with others (see the decoder).
-                raise errors.DecodeError(f"LIST item without metadata.name in {path}", -1)
-        return ListResult(items, body.metadata.resourceVersion, body.metadata.continue_ or None)
+            items, rv, token = _native.decode_list(resp.content, capture_for=capture_for,
+                                                   transform=transform)
+        except errors.DecodeError as e:
+            # A nameless item's cache key would collide with others (see the decoder).
+            raise errors.DecodeError(f"LIST {path}: {e}", -1) from e
+        return ListResult(items, rv, token)
 
     def watch(self, path: str, params: dict[str, str], accept: str = "application/json",
               transform: _native.ObjectTransform | None = None) -> WatchStream:

@@ -180,33 +180,44 @@ fn decode_event(s: &mut Scanner<'_>, line: &[u8], fp: &FieldPaths, tf: Option<&T
                 return Err(ScanError { pos: span.0, msg: "watch event object has no metadata.name" });
             }
             let resource_version: Box<str> = meta.resource_version.resolve(json).into();
-            let mut slots = slots;
-            if let Some(sl) = &mut slots {
-                // Captured relative to the line; the object's JSON starts at span.0.
-                let base = span.0 as u32;
-                for s in sl.iter_mut().filter(|s| **s != UNKNOWN && **s != ABSENT) {
-                    *s = [s[0] - base, s[1] - base];
-                }
-            }
-            let mut meta = meta;
-            // A transform cuts its fields here, before the one copy of the bytes into the
-            // cached object; positions taken by the scan above move with the cut.
-            let buf = match tf.map(|t| t.removals(json)).filter(|r| !r.is_empty()) {
-                Some(r) => {
-                    r.rebase_meta(&mut meta);
-                    if let Some(sl) = &mut slots {
-                        r.rebase_spans(sl);
-                    }
-                    r.splice(json)
-                }
-                None => json.into(),
-            };
-            let mut object = Object::new(buf, meta);
-            if let Some(sl) = slots {
-                object.fields = Some(Box::new(Captured { paths: fp.paths.clone(), spans: sl.into() }));
-            }
+            // Captured relative to the line; the object's JSON starts at span.0.
+            let object = build_object(json, meta, slots, span.0 as u32, fp, tf);
             let object = Arc::new(object);
             Ok(Line::Event(WatchEvent { kind, object: Some(object), resource_version, initial_events_end: false }))
         }
     }
+}
+
+/// The cached object for `json`, whose metadata `meta` (already relative to `json`) and
+/// field captures `slots` (relative to the buffer `json` starts at offset `base` of) were
+/// taken by one scan. A transform cuts its fields here, before the one copy of the bytes
+/// into the object; positions move with the cut.
+pub(crate) fn build_object(
+    json: &[u8],
+    mut meta: Meta,
+    mut slots: Option<Vec<Span>>,
+    base: u32,
+    fp: &FieldPaths,
+    tf: Option<&Transform>,
+) -> Object {
+    if let Some(sl) = &mut slots {
+        for s in sl.iter_mut().filter(|s| **s != UNKNOWN && **s != ABSENT) {
+            *s = [s[0] - base, s[1] - base];
+        }
+    }
+    let buf = match tf.map(|t| t.removals(json)).filter(|r| !r.is_empty()) {
+        Some(r) => {
+            r.rebase_meta(&mut meta);
+            if let Some(sl) = &mut slots {
+                r.rebase_spans(sl);
+            }
+            r.splice(json)
+        }
+        None => json.into(),
+    };
+    let mut object = Object::new(buf, meta);
+    if let Some(sl) = slots {
+        object.fields = Some(Box::new(Captured { paths: fp.paths.clone(), spans: sl.into() }));
+    }
+    object
 }

@@ -14,13 +14,15 @@ mod event;
 mod field;
 mod http;
 mod lex;
+mod list;
 mod meta;
 pub mod scan;
 mod trusted;
 
 pub use capture::{Captured, ABSENT, UNKNOWN};
 pub use event::{EventKind, WatchEvent};
-use capture::FieldPaths;
+pub use capture::FieldPaths;
+pub use list::{decode_list, ListPage};
 pub use field::field_values;
 
 /// The values of a captured span (`Captured::get`) of `json`.
