@@ -128,7 +128,7 @@ fn value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
-        any::<i32>().prop_map(|i| Value::from(i)),
+        any::<i32>().prop_map(Value::from),
         // Strings that spell the keys (also with quotes) must never match.
         key().prop_map(Value::String),
         key().prop_map(|k| Value::String(format!("\"{k}\":1,"))),
