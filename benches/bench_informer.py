@@ -9,7 +9,8 @@
    dict (the baseline) and the official ``kubernetes`` client (``list_pod_for_all_namespaces``
    pages into V1Pod models; it is slow, so it lists only the first ``--k8s-pods`` pods and
    its time for ``--pods`` is extrapolated from that rate: said so in its row).
-   Target: < 1.5 s for 100,000 pods on each kfast path.
+   Target: < 1.5 s for 100,000 pods on each kfast path. Each sync row is the best of
+   ``--repeat`` (3) runs, all listed in its note.
 2. Memory of a synced cache, each in a fresh interpreter: whole objects, managedFields
    dropped, managedFields + last-applied dropped (native transforms). Bytes per cached pod
    is the RSS the cache keeps; it is compared with the mean JSON the cache stores per pod
@@ -66,30 +67,44 @@ def _wait_synced(inf: Any, total: int, timeout: float = 300.0) -> float:
 # ---- 1. initial sync -----------------------------------------------------------------------
 
 
-def kfast_sync(url: str, total: int, mean: float, streaming: bool) -> Row:
-    """Child side: one informer's initial sync (indexes: namespace, spec.nodeName)."""
+def kfast_sync(url: str, total: int, mean: float, streaming: bool, repeat: int) -> Row:
+    """Child side: an informer's initial sync (indexes: namespace, spec.nodeName), the best
+    of ``repeat`` fresh informers (2 shared cores: the best run is the least disturbed)."""
     from kfast import index
     from kfast._bench import initial_sync_kind
     from kfast._config import Config
     from kfast.informer import SharedIndexInformer
 
-    inf = SharedIndexInformer(Config.for_url(url), "pods", watch_list=streaming, page_size=PAGE,
-                              indexers={"namespace": index.by_namespace(),
-                                        "node": index.by_field("spec.nodeName")})
-    try:
-        dt = _wait_synced(inf, total)
-        kind = initial_sync_kind(inf)
-    finally:
-        inf.stop()
+    times = []
+    for _ in range(max(1, repeat)):
+        inf = SharedIndexInformer(Config.for_url(url), "pods", watch_list=streaming, page_size=PAGE,
+                                  indexers={"namespace": index.by_namespace(),
+                                            "node": index.by_field("spec.nodeName")})
+        try:
+            times.append(_wait_synced(inf, total))
+            kind = initial_sync_kind(inf)
+        finally:
+            inf.stop()
+        del inf
+    dt = min(times)
     want = "streaming list" if streaming else "paginated LIST"
     ok = kind.startswith(want)
     verdict = "meets" if dt < TARGET_SYNC_S * total / 100_000 else "MISSES"
     return Row(f"kfast informer, {want}", total, dt, int(total * mean),
-               note=f"{kind}; {verdict} the {TARGET_SYNC_S} s per 100k target"
+               note=f"{kind}; {verdict} the {TARGET_SYNC_S} s per 100k target; best of "
+               f"{len(times)}: {', '.join(f'{t:.2f}' for t in times)} s"
                + ("" if ok else f"; WRONG PATH (wanted {want})"))
 
 
-def httpx_paged(url: str, total: int, mean: float) -> Row:
+def httpx_paged(url: str, total: int, mean: float, repeat: int) -> Row:
+    best = min((_httpx_paged_once(url, mean) for _ in range(max(1, repeat))), key=lambda r: r.seconds)
+    if best.items != total:
+        best.note = f"GOT {best.items:,} of {total:,}"
+    best.note = "; ".join(n for n in (best.note, f"best of {max(1, repeat)}") if n)
+    return best
+
+
+def _httpx_paged_once(url: str, mean: float) -> Row:
     cache: dict[str, Any] = {}
     with httpx.Client(base_url=url, timeout=120) as c:
         t0 = time.perf_counter()
@@ -104,8 +119,7 @@ def httpx_paged(url: str, total: int, mean: float) -> Row:
                 break
             params = {"limit": PAGE, "continue": token}
         dt = time.perf_counter() - t0
-    return Row(SYNC_BASELINE, len(cache), dt, int(len(cache) * mean),
-               note="" if len(cache) == total else f"GOT {len(cache):,} of {total:,}")
+    return Row(SYNC_BASELINE, len(cache), dt, int(len(cache) * mean))
 
 
 def kubernetes_paged(url: str, total: int, mean: float, cap: int) -> Row:
@@ -298,6 +312,7 @@ def main() -> None:
     p.add_argument("--watch-pods", type=int, default=10_000)
     p.add_argument("--events", type=int, default=50_000)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--repeat", type=int, default=3, help="initial syncs per row (the best counts)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--skip", action="append", default=[], choices=("sync", "memory", "watch"))
     p.add_argument("--only", help=argparse.SUPPRESS)
@@ -306,7 +321,7 @@ def main() -> None:
     p.add_argument("--transform", default="none", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.only in ("sync-streaming", "sync-paginated"):
-        emit(kfast_sync(args.url, args.pods, args.mean, args.only == "sync-streaming"))
+        emit(kfast_sync(args.url, args.pods, args.mean, args.only == "sync-streaming", args.repeat))
         return
     if args.only == "memory":
         print(json.dumps(kfast_memory(args.url, args.pods, args.transform)))
@@ -320,9 +335,10 @@ def main() -> None:
         with SimulatorProcess(pods=args.pods, seed=args.seed) as sim:
             stats = sim.stats("pods")
             mean = stats.mean_object_bytes
-            common = ["--url", sim.url, "--pods", str(stats.objects), "--mean", str(mean)]
+            common = ["--url", sim.url, "--pods", str(stats.objects), "--mean", str(mean),
+                      "--repeat", str(args.repeat)]
             if "sync" not in args.skip:
-                rows = [httpx_paged(sim.url, stats.objects, mean),
+                rows = [httpx_paged(sim.url, stats.objects, mean, args.repeat),
                         run_isolated(__file__, ["--only", "sync-streaming", *common]),
                         run_isolated(__file__, ["--only", "sync-paginated", *common]),
                         kubernetes_paged(sim.url, stats.objects, mean, args.k8s_pods)]
