@@ -161,12 +161,14 @@ class ReflectorRunner:
         # it until the watch times out, or forever: past the deadline the stream is closed
         # and the machine falls back to LIST + WATCH.
         timed_out = threading.Event()
+        reached_end = threading.Event()
         timer: threading.Timer | None = None
         limit = self.reflector.options.initial_events_timeout
         if streaming and limit:
             def give_up() -> None:
-                timed_out.set()
-                stream.close()
+                if not reached_end.is_set():
+                    timed_out.set()
+                    stream.close()
 
             timer = threading.Timer(limit, give_up)
             timer.daemon = True
@@ -179,6 +181,7 @@ class ReflectorRunner:
             machine.step(WatchProgress(rv), self._clock())
 
         def initial_end(items: list[_native.StoredObject], rv: str) -> None:
+            reached_end.set()
             if timer is not None:
                 timer.cancel()
             # The machine decides; for a streaming list it asks to replace the store now
@@ -201,7 +204,7 @@ class ReflectorRunner:
         except Exception as e:  # noqa: BLE001
             if self._stop.is_set():
                 return None
-            if timed_out.is_set():
+            if timed_out.is_set() and not reached_end.is_set():
                 return self._initial_events_timed_out(limit)
             return WatchFailed(self._note(e, "WATCH"))
         finally:
@@ -211,8 +214,10 @@ class ReflectorRunner:
                 self._stream = None
         if self._stop.is_set():
             return None
-        if timed_out.is_set():
+        if timed_out.is_set() and not reached_end.is_set():
             return self._initial_events_timed_out(limit)
+        # (A timer that fired just as the bookmark arrived closed a stream that had become a
+        # plain watch: that is a watch end, resumed from the last RV.)
         return WatchEnded()
 
     def _initial_events_timed_out(self, limit: float | None) -> InitialEventsTimedOut:

@@ -128,7 +128,7 @@ class Wire:
                                                    transform=transform)
         except errors.DecodeError as e:
             # A nameless item's cache key would collide with others (see the decoder).
-            raise errors.DecodeError(f"LIST {path}: {e}", -1) from e
+            raise errors.DecodeError(f"LIST {path}: {e}", e.offset) from e
         return ListResult(items, rv, token)
 
     def watch(self, path: str, params: dict[str, str], accept: str = "application/json",
