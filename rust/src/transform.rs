@@ -51,7 +51,10 @@ impl Transform {
             if parts.is_empty() {
                 return Err(invalid("an empty field path drops nothing".into()));
             }
-            if PROTECTED.iter().any(|pr| pr.len() >= parts.len() && pr.iter().zip(parts.iter()).all(|(a, b)| *a == &**b)) {
+            if PROTECTED
+                .iter()
+                .any(|pr| pr.len() >= parts.len() && pr.iter().zip(parts.iter()).all(|(a, b)| *a == &**b))
+            {
                 return Err(invalid(format!(
                     "field path {:?} cannot be dropped: the cache needs metadata.name, namespace, uid and resourceVersion",
                     parts.join(".")
@@ -107,7 +110,14 @@ impl Transform {
 
     /// The scanner is at an object reached through part `level - 1` of every path in
     /// `active`. Records the ranges that drop its members named by part `level`.
-    fn walk(&self, s: &mut Scanner<'_>, json: &[u8], level: usize, active: &[usize], out: &mut Vec<(u32, u32)>) -> ScanResult<()> {
+    fn walk(
+        &self,
+        s: &mut Scanner<'_>,
+        json: &[u8],
+        level: usize,
+        active: &[usize],
+        out: &mut Vec<(u32, u32)>,
+    ) -> ScanResult<()> {
         // (key start, value end, removed) of each member, in order.
         let mut members: Vec<(usize, usize, bool)> = Vec::new();
         let mut deeper: Vec<usize> = Vec::new();

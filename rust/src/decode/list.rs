@@ -23,6 +23,13 @@ pub struct ListPage {
 /// Decode a LIST response body (`{"metadata": {...}, "items": [...]}`, other members
 /// skipped). Every item needs a `metadata.name` (its cache key), as in the watch decoder.
 pub fn decode_list(body: &[u8], fp: &FieldPaths, tf: Option<&Transform>) -> Result<ListPage> {
+    if u32::try_from(body.len()).is_err() {
+        // Items are located with 32-bit positions while the page is scanned.
+        return Err(Error::Decode {
+            offset: 0,
+            message: format!("a LIST page of {} bytes is over 4 GiB: ask for fewer items (limit)", body.len()),
+        });
+    }
     let mut page = ListPage::default();
     let mut s = Scanner::new(body);
     let mut nameless: Option<usize> = None;
@@ -59,7 +66,10 @@ pub fn decode_list(body: &[u8], fp: &FieldPaths, tf: Option<&Transform>) -> Resu
     });
     let r = r.and_then(|_| s.end());
     if let Err(e) = r {
-        return Err(Error::Decode { offset: e.pos as u64, message: format!("invalid LIST body: {} (at byte {})", e.msg, e.pos) });
+        return Err(Error::Decode {
+            offset: e.pos as u64,
+            message: format!("invalid LIST body: {} (at byte {})", e.msg, e.pos),
+        });
     }
     if let Some(at) = nameless {
         // A nameless item's cache key would collide with others (see the watch decoder).
@@ -100,7 +110,10 @@ mod tests {
         let keys: Vec<&str> = page.items.iter().map(|o| &*o.key).collect();
         assert_eq!(keys, ["n/a", "n/b"]);
         let a = &page.items[0];
-        assert_eq!(&*a.json, br#"{"metadata":{"name":"a","namespace":"n","labels":{"x":"1"}},"spec":{"nodeName":"n1"}}"#);
+        assert_eq!(
+            &*a.json,
+            br#"{"metadata":{"name":"a","namespace":"n","labels":{"x":"1"}},"spec":{"nodeName":"n1"}}"#
+        );
         assert!(a.fields.is_some());
         assert_eq!(a.field_values("spec.nodeName"), vec!["n1".to_string()]);
         assert_eq!(a.label("x").as_deref(), Some("1"));
@@ -117,8 +130,13 @@ mod tests {
         let p = decode_list(br#"{"metadata":{"resourceVersion":"5","continue":""},"items":null}"#, &fp, None).unwrap();
         assert!(p.items.is_empty() && p.continue_token.is_none() && p.resource_version == "5");
         assert!(decode_list(b"{}", &fp, None).unwrap().items.is_empty());
-        for bad in [&br#"{"items":[{"metadata":{"namespace":"x"}}]}"#[..], b"{\"items\":[1]}", b"{\"items\":[{}", b"[]"] {
-            assert!(matches!(decode_list(bad, &fp, None), Err(Error::Decode { .. })), "{}", String::from_utf8_lossy(bad));
+        for bad in [&br#"{"items":[{"metadata":{"namespace":"x"}}]}"#[..], b"{\"items\":[1]}", b"{\"items\":[{}", b"[]"]
+        {
+            assert!(
+                matches!(decode_list(bad, &fp, None), Err(Error::Decode { .. })),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
         let e = decode_list(br#"{"items":[{"metadata":{"name":"a"}},{"metadata":{}}]}"#, &fp, None).unwrap_err();
         assert!(e.to_string().contains("without metadata.name"), "{e}");

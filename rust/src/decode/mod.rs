@@ -19,11 +19,10 @@ mod meta;
 pub mod scan;
 mod trusted;
 
-pub use capture::{Captured, ABSENT, UNKNOWN};
+pub use capture::{Captured, FieldPaths, ABSENT, UNKNOWN};
 pub use event::{EventKind, WatchEvent};
-pub use capture::FieldPaths;
-pub use list::{decode_list, ListPage};
 pub use field::field_values;
+pub use list::{decode_list, ListPage};
 
 /// The values of a captured span (`Captured::get`) of `json`.
 pub fn values_at_span(json: &[u8], span: [u32; 2]) -> Vec<String> {

@@ -46,7 +46,13 @@ fn nested_paths_and_keys_with_dots() {
 
 #[test]
 fn protected_and_empty_paths_are_refused() {
-    for bad in [&["metadata"][..], &["metadata", "name"], &["metadata", "namespace"], &["metadata", "uid"], &["metadata", "resourceVersion"]] {
+    for bad in [
+        &["metadata"][..],
+        &["metadata", "name"],
+        &["metadata", "namespace"],
+        &["metadata", "uid"],
+        &["metadata", "resourceVersion"],
+    ] {
         assert!(Transform::new([bad]).unwrap_err().to_string().contains("cannot be dropped"), "{bad:?}");
     }
     assert!(Transform::new([Vec::<String>::new()]).is_err());
@@ -104,7 +110,10 @@ fn decoder_applies_the_transform_with_captures() {
     d.feed(line.as_bytes(), &mut out).unwrap();
     assert_eq!(out.len(), 2);
     let o = out[0].object.clone().unwrap();
-    let want = Transform::new([MANAGED_FIELDS, LAST_APPLIED, &["status", "conditions"]]).unwrap().apply(&Object::from_json(POD.as_bytes()).unwrap()).unwrap();
+    let want = Transform::new([MANAGED_FIELDS, LAST_APPLIED, &["status", "conditions"]])
+        .unwrap()
+        .apply(&Object::from_json(POD.as_bytes()).unwrap())
+        .unwrap();
     assert_eq!(o.json, want.json);
     assert!(o.fields.is_some());
     for path in ["spec.nodeName", "status", "status.phase", "status.conditions"] {
@@ -118,7 +127,8 @@ fn decoder_applies_the_transform_with_captures() {
 
 // ---- property: any object, the key anywhere, any whitespace and escaping ------------------
 
-const KEYS: &[&str] = &["managedFields", "metadata", "labels", "a", "b.c", "status", "conditions", "k\"q\\", "é\u{1F600}", ""];
+const KEYS: &[&str] =
+    &["managedFields", "metadata", "labels", "a", "b.c", "status", "conditions", "k\"q\\", "é\u{1F600}", ""];
 
 fn key() -> impl Strategy<Value = String> {
     proptest::sample::select(KEYS).prop_map(String::from)
@@ -291,7 +301,10 @@ fn the_walk_stops_after_the_members_its_paths_go_through() {
     let t = Transform::new([MANAGED_FIELDS, LAST_APPLIED]).unwrap();
     let json = br#"{"kind":"Pod","metadata":{"name":"a","managedFields":[{"m":1}]},"spec":{]"#;
     let r = t.removals(json);
-    assert_eq!(String::from_utf8(r.splice(json).to_vec()).unwrap(), r#"{"kind":"Pod","metadata":{"name":"a"},"spec":{]"#);
+    assert_eq!(
+        String::from_utf8(r.splice(json).to_vec()).unwrap(),
+        r#"{"kind":"Pod","metadata":{"name":"a"},"spec":{]"#
+    );
     // A path through another member walks the whole object.
     let t2 = t.combine(&tf(&["status.conditions"]));
     let json = br#"{"metadata":{"managedFields":1},"status":{"conditions":[]}}"#;
