@@ -49,6 +49,7 @@ __all__ = [
     "StoredObject",
     "DeletedFinalStateUnknown",
     "index",
+    "transforms",
     "errors",
     "__version__",
 ]
@@ -66,6 +67,7 @@ _LAZY = {
     "Indexer": ("kfast._native", "Indexer"),
     "DeltaFIFO": ("kfast._native", "DeltaFIFO"),
     "IndexFunc": ("kfast._native", "IndexFunc"),
+    "transforms": ("kfast.transforms", ""),  # the module itself
 }
 
 
@@ -76,7 +78,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'kfast' has no attribute {name!r}") from None
     import importlib
 
-    value = getattr(importlib.import_module(mod), attr)
+    module = importlib.import_module(mod)
+    value = getattr(module, attr) if attr else module
     globals()[name] = value
     return value
 
