@@ -81,6 +81,9 @@ class BenchResult:
     # How the initial sync was done: "streaming list" (WatchList) or "paginated LIST (N
     # pages)" / "LIST" (one unpaginated page); see initial_sync_kind.
     initial_sync: str = ""
+    # The informer's watch events by type (its metrics; a streaming list's initial events
+    # are ADDED events).
+    events_by_type: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -361,6 +364,7 @@ def _watch_phase(inf: Any, sim: Any, churn: Any, opts: BenchOptions, res: BenchR
         k = f"{verb} {status}"
         counts[k] = counts.get(k, 0) + 1
     res.watch_phase_requests = counts
+    res.events_by_type = dict(inf.metrics().events_by_type)
     relists = sum(v for k, v in counts.items() if k.startswith("list"))
     failed = sum(v for k, v in counts.items() if not k.endswith(" 200"))
     watches = sum(v for k, v in counts.items() if k.startswith("watch"))
@@ -470,6 +474,10 @@ def format_result(r: BenchResult) -> str:
         lines.append(f"  watch events/s                {r.watch_events_per_second:>12,.0f}"
                      + ("   (Python handler on" if r.handler else "   (no Python handler")
                      + f"; indexes: {', '.join(r.indexes) or 'none'})")
+    if r.events_by_type:
+        by = r.events_by_type
+        lines.append(f"  watch events by type          {sum(by.values()):>12,}   ("
+                     + ", ".join(f"{k} {v:,}" for k, v in by.items()) + ")")
     if r.verified is not None:
         lines.append(f"  cache matches server          {'yes' if r.verified else 'NO':>12}"
                      f"   ({r.verify_detail})")
