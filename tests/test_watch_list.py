@@ -129,6 +129,18 @@ def test_missing_initial_events_end_bookmark_times_out_and_falls_back(sim: Simul
         assert len(of(inf, WatchListRequest)) == 1  # LIST + WATCH from now on
 
 
+def test_initial_events_timeout_is_over_once_the_bookmark_came(sim: Simulator) -> None:
+    inf = kfast.SharedIndexInformer(kfast.Config.for_url(sim.url), "pods", initial_events_timeout=0.3)
+    with inf:
+        assert inf.wait_for_sync(10)
+        time.sleep(0.6)  # well past the timeout: the stream, now a plain watch, stays open
+        sim.update("pods", sim.keys()[0])
+        eventually(lambda: cache_state(inf) == sim.state("pods"))
+        m = inf.metrics()
+        assert m.initial_events_timeouts == 0 and m.streaming_list is True and m.watch_restarts == 0
+        assert of(inf, ListRequest) == [] and len(of(inf, WatchListRequest)) == 1
+
+
 @pytest.mark.parametrize("code", [500, 429])
 def test_transient_refusal_retries_the_streaming_list(sim: Simulator, code: int) -> None:
     sim.fail_next_requests(code, verb="watch", retry_after=0 if code == 429 else None)
