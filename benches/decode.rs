@@ -6,6 +6,8 @@
 mod pods;
 
 use kfast_native::decode::{Decoder, DecoderOptions};
+use kfast_native::transform::{Transform, LAST_APPLIED, MANAGED_FIELDS};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// CPU time of this thread in ns (Linux schedstat), so that a loaded machine (the bench
@@ -21,7 +23,7 @@ fn env(name: &str, default: usize) -> usize {
 
 /// Decode `data` repeatedly for about `secs`; returns (MB/s, events/s) of the best run by
 /// CPU time (wall time printed beside it).
-fn measure(label: &str, data: &[u8], http: bool, slice: usize, secs: usize, recv: bool) -> (f64, f64) {
+fn measure(label: &str, data: &[u8], http: bool, slice: usize, secs: usize, recv: bool, tf: Option<&Arc<Transform>>) -> (f64, f64) {
     let mut best = Duration::MAX;
     let mut best_cpu = u64::MAX;
     let mut events = 0;
@@ -29,6 +31,7 @@ fn measure(label: &str, data: &[u8], http: bool, slice: usize, secs: usize, recv
     let mut runs = 0;
     while runs < 3 || Instant::now() < deadline {
         let mut d = Decoder::new(DecoderOptions { http, ..Default::default() });
+        d.set_transform(tf.cloned());
         let mut out = Vec::with_capacity(1024);
         let mut n = 0;
         let mut recv_buf: Vec<u8> = Vec::with_capacity(slice);
@@ -77,8 +80,14 @@ fn main() {
     // The stream (~140 MB) is far bigger than the caches, so each read is fetched from
     // memory by the decoder itself; the "recv" rows copy each read into a reused 1 MiB
     // buffer first, as the socket path does, which leaves it in cache (copy included).
-    measure("http=true, chunked, 1 MiB feeds", &resp, true, 1 << 20, secs, false);
-    measure("http=true, chunked, 1 MiB recv buffer", &resp, true, 1 << 20, secs, true);
-    measure("http=true, chunked, 64 KiB feeds", &resp, true, 64 << 10, secs, false);
-    measure("http=false, body only, 1 MiB feeds", &body, false, 1 << 20, secs, false);
+    measure("http=true, chunked, 1 MiB feeds", &resp, true, 1 << 20, secs, false, None);
+    measure("http=true, chunked, 1 MiB recv buffer", &resp, true, 1 << 20, secs, true, None);
+    measure("http=true, chunked, 64 KiB feeds", &resp, true, 64 << 10, secs, false, None);
+    measure("http=false, body only, 1 MiB feeds", &body, false, 1 << 20, secs, false, None);
+    // Native transforms (MB/s of the stream as sent): cutting managedFields and the
+    // last-applied annotation, and also a path under status (which walks whole objects).
+    let meta = Arc::new(Transform::new([MANAGED_FIELDS, LAST_APPLIED]).expect("valid paths"));
+    measure("+ drop managedFields, last-applied", &resp, true, 1 << 20, secs, false, Some(&meta));
+    let deep = Arc::new(meta.combine(&Transform::new([["status", "conditions"]]).expect("valid path")));
+    measure("+ ... and status.conditions", &resp, true, 1 << 20, secs, false, Some(&deep));
 }

@@ -25,6 +25,7 @@ def test_bench_json_small(capsys: pytest.CaptureFixture[str]) -> None:
         assert out["watch_events"] == 600 and out["watch_events_per_second"] > 0
         assert out["ratio_vs_baseline"] > 0
         assert out["sync_seconds"] > 0 and out["indexer_bytes_per_object"] > 1000
+        assert out["initial_sync"] == "streaming list (WatchList)"
 
 
 def test_bench_parser_cluster_options() -> None:

@@ -158,3 +158,33 @@ def test_metrics_and_relist_logging(sim: Simulator, caplog: pytest.LogCaptureFix
                                     "fifo_depth", "last_sync_rv", "notifications"}
     assert "relisting by streaming list" in caplog.text
     assert "DecodeError" in caplog.text
+
+
+@pytest.mark.parametrize("watch_list", [True, False], ids=["streaming", "list"])
+@pytest.mark.parametrize("transform", [None, "native", "python"])
+def test_metrics_count_watch_events_by_type(sim: Simulator, watch_list: bool, transform: str | None) -> None:
+    from kfast import transforms
+
+    tf: Any = {None: None, "native": transforms.drop_managed_fields(),
+               "python": lambda o: o}[transform]
+    inf = kfast.SharedIndexInformer(kfast.Config.for_url(sim.url), "pods", watch_list=watch_list,
+                                    transform=tf)
+    with inf:
+        assert inf.wait_for_sync(10) and sim.wait_for_watches(1)
+        initial = 50 if watch_list else 0  # a streaming list's initial events are ADDED events
+        m0 = inf.metrics()
+        assert m0.events_by_type == {"ADDED": initial, "MODIFIED": 0, "DELETED": 0,
+                                     "BOOKMARK": 1 if watch_list else 0}
+        keys = sim.keys()
+        sim.update("pods", keys[0])
+        sim.update("pods", keys[1])
+        sim.delete("pods", keys[2])
+        sim.create("pods", {"metadata": {"name": "fresh", "namespace": "default"}})
+        sim.break_open_watches("bookmark")
+        eventually(lambda: inf.metrics().events_by_type["BOOKMARK"] == m0.events_by_type["BOOKMARK"] + 1)
+        eventually(lambda: inf.metrics().events == 4)
+        m = inf.metrics()
+        assert m.events_by_type == {"ADDED": initial + 1, "MODIFIED": 2, "DELETED": 1,
+                                    "BOOKMARK": m0.events_by_type["BOOKMARK"] + 1}
+        assert m.bookmarks == m.events_by_type["BOOKMARK"]
+        assert m.as_dict()["events_by_type"] == m.events_by_type and m.initial_events_timeouts == 0

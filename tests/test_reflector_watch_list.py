@@ -9,6 +9,7 @@ import pytest
 from kfast import errors
 from kfast._reflector import (
     InitialEventsEnd,
+    InitialEventsTimedOut,
     ListPage,
     ListRequest,
     Reflector,
@@ -24,6 +25,7 @@ from kfast._reflector import (
     WatchProgress,
     WatchRequest,
 )
+from kfast._reflector import Watching
 
 
 class FixedRandom(random.Random):
@@ -104,6 +106,20 @@ def test_end_before_bookmark_falls_back() -> None:
     a = r.step(WatchEnded(), 1)
     assert isinstance(a, ListRequest) and a.params["resourceVersion"] == "0"
     assert r.watch_list_supported is False
+
+
+def test_missing_initial_events_end_bookmark_falls_back_for_good() -> None:
+    assert ReflectorOptions().initial_events_timeout == 120.0  # the documented default
+    r = make()
+    r.start()
+    r.step(WatchOpened(), 0)
+    r.step(WatchProgress("7"), 1)  # events keep coming, the bookmark never does
+    a = r.step(InitialEventsTimedOut(), 121)
+    assert isinstance(a, ListRequest) and a.params["resourceVersion"] == "0"
+    assert r.watch_list_supported is False and r.last_synced_rv == ""
+    r.step(ListPage(["o1"], "9"), 122)
+    r.step(StoreReplaced(), 122)
+    assert r.state == Watching("9")
 
 
 @pytest.mark.parametrize("err", [errors.ConnectError("refused"), errors.StreamTruncated("cut"),

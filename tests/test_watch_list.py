@@ -103,6 +103,44 @@ def test_server_without_watch_list_falls_back_and_remembers() -> None:
             assert inf.metrics().streaming_list is False
 
 
+@pytest.mark.parametrize("transform", [None, lambda o: o], ids=["rust", "python"])
+def test_missing_initial_events_end_bookmark_times_out_and_falls_back(sim: Simulator, transform: Any) -> None:
+    # The server streams the initial events, then carries on as a watch without ever
+    # sending the initial-events-end bookmark (as one that ignores sendInitialEvents does).
+    sim.fail_next_watch("no_initial_end")
+    inf = kfast.SharedIndexInformer(kfast.Config.for_url(sim.url), "pods", initial_events_timeout=0.5,
+                                    transform=transform)
+    adds = Adds(inf)
+    inf.add_event_handler(adds)
+    with inf:
+        start = time.monotonic()
+        assert inf.wait_for_sync(10)
+        assert time.monotonic() - start >= 0.5
+        kinds = [type(a) for a in inf.runner.history]
+        assert kinds[0] is WatchListRequest and ListRequest in kinds
+        assert kinds.index(ListRequest) == 1  # nothing of the abandoned stream was applied
+        eventually(lambda: len(adds.seen) == 300)
+        assert sorted(adds.seen) == sorted((k, True) for k in sim.keys())
+        m = inf.metrics()
+        assert m.initial_events_timeouts == 1 and m.streaming_list is False
+        assert m.events_by_type["ADDED"] == 300  # the abandoned stream's initial events
+        sim.update("pods", sim.keys()[0])
+        eventually(lambda: cache_state(inf) == sim.state("pods"))
+        assert len(of(inf, WatchListRequest)) == 1  # LIST + WATCH from now on
+
+
+def test_initial_events_timeout_is_over_once_the_bookmark_came(sim: Simulator) -> None:
+    inf = kfast.SharedIndexInformer(kfast.Config.for_url(sim.url), "pods", initial_events_timeout=0.3)
+    with inf:
+        assert inf.wait_for_sync(10)
+        time.sleep(0.6)  # well past the timeout: the stream, now a plain watch, stays open
+        sim.update("pods", sim.keys()[0])
+        eventually(lambda: cache_state(inf) == sim.state("pods"))
+        m = inf.metrics()
+        assert m.initial_events_timeouts == 0 and m.streaming_list is True and m.watch_restarts == 0
+        assert of(inf, ListRequest) == [] and len(of(inf, WatchListRequest)) == 1
+
+
 @pytest.mark.parametrize("code", [500, 429])
 def test_transient_refusal_retries_the_streaming_list(sim: Simulator, code: int) -> None:
     sim.fail_next_requests(code, verb="watch", retry_after=0 if code == 429 else None)

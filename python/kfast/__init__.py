@@ -67,6 +67,7 @@ __all__ = [
     "StoredObject",
     "DeletedFinalStateUnknown",
     "index",
+    "transforms",
     "errors",
     "__version__",
 ]
@@ -102,6 +103,7 @@ _LAZY = {
     "WatchEvent": ("kfast._watch", "WatchEvent"),
     "Watch": ("kfast._watch", "Watch"),
     "AsyncWatch": ("kfast._watch", "AsyncWatch"),
+    "transforms": ("kfast.transforms", ""),  # the module itself
 }
 
 
@@ -112,7 +114,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'kfast' has no attribute {name!r}") from None
     import importlib
 
-    value = getattr(importlib.import_module(mod), attr)
+    module = importlib.import_module(mod)
+    value = getattr(module, attr) if attr else module
     globals()[name] = value
     return value
 

@@ -78,6 +78,12 @@ class BenchResult:
     # any list means it relisted, and the events/s is then not a watch measurement.
     watch_phase_requests: dict[str, int] = field(default_factory=dict)
     server: str = ""
+    # How the initial sync was done: "streaming list" (WatchList) or "paginated LIST (N
+    # pages)" / "LIST" (one unpaginated page); see initial_sync_kind.
+    initial_sync: str = ""
+    # The informer's watch events by type (its metrics; a streaming list's initial events
+    # are ADDED events).
+    events_by_type: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     # Reasons not to trust the rates above (a phase too short to time), shown in both outputs.
     warnings: list[str] = field(default_factory=list)
@@ -219,6 +225,17 @@ def _verify(indexer: Any, expected: dict[str, str]) -> tuple[bool, str]:
     return True, f"{len(expected):,} keys, all resourceVersions equal"
 
 
+def initial_sync_kind(inf: Any) -> str:
+    """Whether the informer's initial sync was a streaming list or a (paginated) LIST."""
+    m = inf.metrics()
+    if m.streaming_list:
+        return "streaming list (WatchList)"
+    why = " after the streaming list was refused" if m.streaming_list is False else ""
+    if m.list_requests > 1:
+        return f"paginated LIST ({m.list_requests} pages){why}"
+    return f"LIST (one page){why}"
+
+
 def _sync(inf: Any, total: int | None, opts: BenchOptions, label: str) -> float:
     """Seconds from start until the informer has synced AND its Indexer holds the list.
 
@@ -299,6 +316,7 @@ def _run_simulator(opts: BenchOptions) -> BenchResult:
         try:
             res.sync_seconds = _sync(inf, stats.objects, opts, "initial sync (streaming list, else paginated LIST)")
             res.sync_objects_per_second = stats.objects / res.sync_seconds
+            res.initial_sync = initial_sync_kind(inf)
             settle_memory()
             res.rss_delta_after_sync_bytes = rss_bytes() - rss0
             res.bytes_per_cached_object = res.rss_delta_after_sync_bytes / max(1, len(inf.indexer))
@@ -369,6 +387,7 @@ def _watch_phase(inf: Any, sim: Any, churn: Any, opts: BenchOptions, res: BenchR
         k = f"{verb} {status}"
         counts[k] = counts.get(k, 0) + 1
     res.watch_phase_requests = counts
+    res.events_by_type = dict(inf.metrics().events_by_type)
     relists = sum(v for k, v in counts.items() if k.startswith("list"))
     failed = sum(v for k, v in counts.items() if not k.endswith(" 200"))
     watches = sum(v for k, v in counts.items() if k.startswith("watch"))
@@ -428,6 +447,7 @@ def _run_cluster(opts: BenchOptions) -> BenchResult:
         res.sync_seconds = _sync(inf, None, opts, f"initial sync ({opts.resource})")
         res.objects = len(inf.indexer)
         res.sync_objects_per_second = res.objects / max(res.sync_seconds, 1e-9)
+        res.initial_sync = initial_sync_kind(inf)
         settle_memory()
         res.rss_delta_after_sync_bytes = rss_bytes() - rss0
         res.bytes_per_cached_object = res.rss_delta_after_sync_bytes / max(1, res.objects)
@@ -470,13 +490,18 @@ def format_result(r: BenchResult) -> str:
              + (f", mean JSON {r.mean_object_json_bytes:,.0f} B" if r.mean_object_json_bytes else "")]
     if r.sync_seconds:
         lines.append(f"  initial sync                  {r.sync_seconds:>12.2f} s"
-                     f"   ({r.sync_objects_per_second:,.0f} objects/s)")
+                     f"   ({r.sync_objects_per_second:,.0f} objects/s"
+                     + (f", {r.initial_sync})" if r.initial_sync else ")"))
     if r.watch_seconds:
         lines.append(f"  watch events                  {r.watch_events:>12,}"
                      f"   in {r.watch_seconds:.2f} s")
         lines.append(f"  watch events/s                {r.watch_events_per_second:>12,.0f}"
                      + ("   (Python handler on" if r.handler else "   (no Python handler")
                      + f"; indexes: {', '.join(r.indexes) or 'none'})")
+    if r.events_by_type:
+        by = r.events_by_type
+        lines.append(f"  watch events by type          {sum(by.values()):>12,}   ("
+                     + ", ".join(f"{k} {v:,}" for k, v in by.items()) + ")")
     if r.verified is not None:
         lines.append(f"  cache matches server          {'yes' if r.verified else 'NO':>12}"
                      f"   ({r.verify_detail})")

@@ -17,6 +17,7 @@ from kfast._metrics import Counters
 from kfast._reflector import (
     Action,
     InitialEventsEnd,
+    InitialEventsTimedOut,
     Input,
     ListFailed,
     ListPage,
@@ -68,10 +69,25 @@ class ReflectorRunner:
         self.last_error: BaseException | None = None
         self.counters = counters or Counters()
         self.transform = transform
+        # A native transform is applied by the watch decoder itself (no Python per event);
+        # only a Python function needs the Python event path.
+        self._native_transform = transform if isinstance(transform, _native.ObjectTransform) else None
+        self._python_transform = None if self._native_transform is not None else transform
         # Ask for PartialObjectMetadata instead of whole objects (extra Accept only then, so
         # wires that predate it keep working).
-        self._list_kw = {"accept": METADATA_LIST_ACCEPT} if metadata_only else {}
-        self._watch_kw = {"accept": METADATA_WATCH_ACCEPT} if metadata_only else {}
+        self._list_kw: dict[str, object] = {"accept": METADATA_LIST_ACCEPT} if metadata_only else {}
+        self._watch_kw: dict[str, object] = {"accept": METADATA_WATCH_ACCEPT} if metadata_only else {}
+        if self._native_transform is not None:
+            # Passed only then, so wires that predate transforms keep working.
+            self._watch_kw["transform"] = self._native_transform
+        self._list_transformed = False
+        if isinstance(wire, Wire):
+            # LIST items parsed in Rust with the field values our indexes read captured and
+            # a native transform applied (a test double of a Wire does neither).
+            self._list_kw["capture_for"] = fifo
+            if self._native_transform is not None:
+                self._list_kw["transform"] = self._native_transform
+                self._list_transformed = True
 
     def stop(self) -> None:
         self._stop.set()
@@ -107,9 +123,9 @@ class ReflectorRunner:
                 log.info("reflector %s: relisting at resourceVersion=%r", self.path,
                          action.params.get("resourceVersion"))
             try:
-                page = self.wire.list_page(self.path, action.params, **self._list_kw)
+                page = self.wire.list_page(self.path, action.params, **self._list_kw)  # type: ignore[arg-type]
                 items = page.items
-                if self.transform is not None:
+                if self.transform is not None and not self._list_transformed:
                     tf = self.transform
                     items = [tf(o) for o in items]
             except Exception as e:  # noqa: BLE001 - every failure is an input to the machine
@@ -132,7 +148,7 @@ class ReflectorRunner:
             log.info("reflector %s: relisting by streaming list at resourceVersion=%r",
                      self.path, action.params.get("resourceVersion"))
         try:
-            stream = self.wire.watch(self.path, action.params, **self._watch_kw)
+            stream = self.wire.watch(self.path, action.params, **self._watch_kw)  # type: ignore[arg-type]
         except Exception as e:  # noqa: BLE001 - e.g. an unreadable token file: back off, retry
             return WatchFailed(self._note(e, "WATCH"))
         with self._lock:
@@ -140,6 +156,23 @@ class ReflectorRunner:
                 return None
             self._stream = stream
         machine = self.reflector
+        # A streaming list whose initial-events-end bookmark never comes (a server that
+        # ignores sendInitialEvents, a proxy that drops bookmarks) would otherwise wait for
+        # it until the watch times out, or forever: past the deadline the stream is closed
+        # and the machine falls back to LIST + WATCH.
+        timed_out = threading.Event()
+        reached_end = threading.Event()
+        timer: threading.Timer | None = None
+        limit = self.reflector.options.initial_events_timeout
+        if streaming and limit:
+            def give_up() -> None:
+                if not reached_end.is_set():
+                    timed_out.set()
+                    stream.close()
+
+            timer = threading.Timer(limit, give_up)
+            timer.daemon = True
+            timer.start()
 
         def opened() -> None:
             machine.step(WatchOpened(), self._clock())
@@ -148,6 +181,9 @@ class ReflectorRunner:
             machine.step(WatchProgress(rv), self._clock())
 
         def initial_end(items: list[_native.StoredObject], rv: str) -> None:
+            reached_end.set()
+            if timer is not None:
+                timer.cancel()
             # The machine decides; for a streaming list it asks to replace the store now
             # and then to keep reading the same stream (step returns None).
             replace = machine.step(InitialEventsEnd(items, rv), self._clock())
@@ -160,19 +196,35 @@ class ReflectorRunner:
                 raise RuntimeError(f"reflector answered {nxt!r} after a streaming replace")
 
         try:
-            if streaming or self.transform is not None:
+            if streaming or self._python_transform is not None:
                 run_python_path(stream, self.fifo, opened, initial_end if streaming else None,
-                                progress, self.counters, self.transform)
+                                progress, self.counters, self._python_transform)
             else:
                 stream.run_into_fifo(self.fifo, opened, progress, self.counters)
         except Exception as e:  # noqa: BLE001
             if self._stop.is_set():
                 return None
+            if timed_out.is_set() and not reached_end.is_set():
+                return self._initial_events_timed_out(limit)
             return WatchFailed(self._note(e, "WATCH"))
         finally:
+            if timer is not None:
+                timer.cancel()
             with self._lock:
                 self._stream = None
-        return None if self._stop.is_set() else WatchEnded()
+        if self._stop.is_set():
+            return None
+        if timed_out.is_set() and not reached_end.is_set():
+            return self._initial_events_timed_out(limit)
+        # (A timer that fired just as the bookmark arrived closed a stream that had become a
+        # plain watch: that is a watch end, resumed from the last RV.)
+        return WatchEnded()
+
+    def _initial_events_timed_out(self, limit: float | None) -> InitialEventsTimedOut:
+        self.counters.initial_events_timeouts += 1
+        log.warning("reflector %s: no initial-events-end bookmark within %.1fs of a streaming "
+                    "list; falling back to LIST + WATCH", self.path, limit or 0.0)
+        return InitialEventsTimedOut()
 
     def _note(self, e: Exception, what: str) -> BaseException:
         self.last_error = e

@@ -105,8 +105,9 @@ class DiscoveryResolver:
 class SharedInformerFactory:
     """Creates and shares informers; ``start()`` runs them, ``shutdown()`` stops them all.
 
-    Factory-wide ``namespace``, ``label_selector`` and ``field_selector`` apply to every
-    informer unless a call overrides them. Informers asked for after :meth:`start` start at
+    Factory-wide ``namespace``, ``label_selector``, ``field_selector`` and ``transform``
+    (e.g. ``transforms.drop_managed_fields()``) apply to every informer unless a call
+    overrides them. Informers asked for after :meth:`start` start at
     once. One :class:`Wire` (one connection pool, one credential cache) serves them all.
     """
 
@@ -122,6 +123,7 @@ class SharedInformerFactory:
         watch_list: bool = True,
         resolver: Resolver | None = None,
         wire: Wire | None = None,
+        transform: Transform | None = None,
     ) -> None:
         self.config = config
         self.namespace = namespace
@@ -130,6 +132,8 @@ class SharedInformerFactory:
         self.resync_period = resync_period
         self.page_size = page_size
         self.watch_list = watch_list
+        # Applied by every informer this factory creates unless the call gives its own.
+        self.transform = transform
         self._default_resolver: DiscoveryResolver | None = None
         if resolver is None:
             resolver = self._default_resolver = DiscoveryResolver(config)
@@ -177,7 +181,8 @@ class SharedInformerFactory:
                     namespace=key.namespace, label_selector=key.label_selector,
                     field_selector=key.field_selector, indexers=indexers,
                     resync_period=self.resync_period, page_size=self.page_size,
-                    watch_list=self.watch_list, metadata_only=metadata_only, transform=transform,
+                    watch_list=self.watch_list, metadata_only=metadata_only,
+                    transform=transform if transform is not None else self.transform,
                     wire=self._wire)
                 self._informers[key] = inf
                 if self._started:

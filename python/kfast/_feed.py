@@ -7,7 +7,8 @@ The steady-state hot path is ``WatchDecoder.feed_fifo`` (bytes straight into the
   ``k8s.io/initial-events-end`` bookmark and handed over whole, so the store is replaced
   atomically and no handler ever takes a partial initial set for the whole;
 * a Python ``transform`` (the documented slow path): every object goes through it before it
-  is queued, for the whole life of the stream.
+  is queued, for the whole life of the stream. (A native transform, ``ObjectTransform``, is
+  applied by the decoder itself and needs neither.)
 
 Without a transform even the initial phase stays in Rust: ``feed_fifo`` fills a private
 DeltaFIFO whose private Indexer ``process_batch`` keeps current (no Python object per
@@ -61,13 +62,14 @@ class _Feed:
                 staging: tuple[_native.DeltaFIFO, _native.Indexer]) -> str | None:
         c = self.c
         fifo, idx = staging
-        res = d.feed_fifo(chunk, fifo)
+        res = d.feed_fifo(chunk, fifo, capture_for=self.fifo)
         code = d.status_code
         if not self.opened and code is not None and 200 <= code < 300:
             self.opened = True
             self.on_opened()
         c.initial_events += res.events
         c.bookmarks += res.bookmarks
+        c.count_feed(res)
         while len(fifo):
             _native.process_batch(fifo, idx, 1 << 16, 0.0, False)
         if res.error_status is not None:
@@ -87,6 +89,7 @@ class _Feed:
             res = d.feed_fifo(chunk, self.fifo)
             c.events += res.events
             c.bookmarks += res.bookmarks
+            c.count_feed(res)
             if res.error_status is not None:
                 c.error_events += 1
                 raise errors.api_error_from_status(res.error_status)
@@ -98,8 +101,10 @@ class _Feed:
             self.on_opened()
         last: str | None = None
         fifo, tf = self.fifo, self.transform
+        by_type = c.events_by_type
         for ev in evs:
             obj = ev.object
+            by_type[ev.type] += 1
             if ev.type == "BOOKMARK":
                 c.bookmarks += 1
                 if self.initial is not None:

@@ -18,7 +18,7 @@ class Counters:
 
     __slots__ = ("events", "initial_events", "bookmarks", "error_events", "watches_opened",
                  "list_requests", "decode_errors", "watch_failures", "list_failures",
-                 "notifications")
+                 "notifications", "events_by_type", "initial_events_timeouts")
 
     def __init__(self) -> None:
         # ADDED/MODIFIED/DELETED received on watches (the Rust bulk path counts them
@@ -37,6 +37,19 @@ class Counters:
         # "sync" counts resync notifications (an unchanged resourceVersion), which only
         # handlers due for a resync receive.
         self.notifications = {"add": 0, "update": 0, "delete": 0, "sync": 0}
+        # Every watch event received, by type (the initial events of a streaming list
+        # included: they are ADDED; ERROR events are in error_events).
+        self.events_by_type = {"ADDED": 0, "MODIFIED": 0, "DELETED": 0, "BOOKMARK": 0}
+        # Streaming lists abandoned because their initial-events-end bookmark never came.
+        self.initial_events_timeouts = 0
+
+    def count_feed(self, res: Any) -> None:
+        """Count one ``WatchDecoder.feed_fifo`` result by event type."""
+        t = self.events_by_type
+        t["ADDED"] += res.added
+        t["MODIFIED"] += res.modified
+        t["DELETED"] += res.deleted
+        t["BOOKMARK"] += res.bookmarks
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,9 @@ class InformerMetrics:
     bookmarks: int
     error_events: int
     notifications: dict[str, int] = field(default_factory=dict)
+    # Watch events received by type: ADDED, MODIFIED, DELETED, BOOKMARK (initial events of
+    # a streaming list included).
+    events_by_type: dict[str, int] = field(default_factory=dict)
     lists: int = 0  # completed initial syncs and relists (LIST or streaming list)
     relists: int = 0  # lists after the first
     list_requests: int = 0
@@ -59,6 +75,7 @@ class InformerMetrics:
     cached_objects: int = 0
     last_sync_rv: str = ""
     streaming_list: bool | None = None  # None: not tried / unknown; False: refused
+    initial_events_timeouts: int = 0  # streaming lists whose end bookmark never came
     has_synced: bool = False
 
     def as_dict(self) -> dict[str, Any]:

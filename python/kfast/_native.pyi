@@ -100,6 +100,15 @@ class FeedResult:
     def events(self) -> int:
         """Number of ADDED/MODIFIED/DELETED events queued."""
     @property
+    def added(self) -> int:
+        """ADDED events among ``events``."""
+    @property
+    def modified(self) -> int:
+        """MODIFIED events among ``events``."""
+    @property
+    def deleted(self) -> int:
+        """DELETED events among ``events``."""
+    @property
     def bookmarks(self) -> int: ...
     @property
     def last_resource_version(self) -> str | None:
@@ -126,7 +135,10 @@ class WatchDecoder:
     raised by the next call. The GIL is released while parsing.
     """
 
-    def __new__(cls, *, http: bool = True, max_line_bytes: int = 67108864) -> WatchDecoder: ...
+    def __new__(cls, *, http: bool = True, max_line_bytes: int = 67108864,
+                transform: ObjectTransform | None = None) -> WatchDecoder:
+        """``transform``: cut its fields out of every object decoded (bookmarks and ERROR
+        Statuses are left alone), before the object is queued or returned."""
     @property
     def status_code(self) -> int | None:
         """HTTP status once the head has been parsed (None before; 200 when http=False)."""
@@ -144,14 +156,51 @@ class WatchDecoder:
         is collected and, when complete (or at :meth:`finish`), raised the same way.
         ``bytes`` are parsed in place; other buffers are copied first, so a reused receive
         buffer may be overwritten as soon as this returns."""
-    def feed_fifo(self, data: Buffer, fifo: DeltaFIFO) -> FeedResult:
+    def feed_fifo(self, data: Buffer, fifo: DeltaFIFO, *, capture_for: DeltaFIFO | None = None) -> FeedResult:
         """Like :meth:`feed`, but push each ADDED/MODIFIED/DELETED event straight into
-        ``fifo`` (as Added/Updated/Deleted deltas) without creating Python objects."""
+        ``fifo`` (as Added/Updated/Deleted deltas) without creating Python objects. The
+        values of the field indexes of ``capture_for``'s known_objects (default: ``fifo``'s)
+        are captured while decoding, so those indexes need not walk the JSON again."""
     def finish(self) -> None:
         """Call at end of stream (EOF). Raises StreamTruncated if a chunk or line was
         left incomplete, or the pending error of a poisoned decoder. A second call gives the
         same outcome; any :meth:`feed`/:meth:`feed_fifo` after it raises ValueError (the
         stream has ended: use a new decoder per response)."""
+
+def decode_list(
+    body: bytes,
+    *,
+    capture_for: DeltaFIFO | None = None,
+    transform: ObjectTransform | None = None,
+) -> tuple[list[StoredObject], str, str | None]:
+    """Parse one LIST response body in one pass (GIL released): its items as StoredObjects
+    (``transform`` applied; the field values of ``capture_for``'s known_objects' field
+    indexes captured), its ``metadata.resourceVersion`` and its ``continue`` token (None
+    when absent or empty). Raises DecodeError for invalid JSON or an item without
+    ``metadata.name``."""
+
+# --------------------------------------------------------------------------------------
+# Transforms
+# --------------------------------------------------------------------------------------
+
+@final
+class ObjectTransform:
+    """A native transform: drops field paths from an object's JSON by splicing its bytes in
+    Rust (each removed member goes with one adjacent comma; everything else stays as sent),
+    keeping the extracted metadata consistent. Each path is a list of object keys
+    (``["metadata", "managedFields"]``). Raises ValueError for an empty path or one that
+    reaches ``metadata`` itself or its name, namespace, uid or resourceVersion."""
+
+    def __new__(cls, paths: Sequence[Sequence[str]]) -> ObjectTransform: ...
+    @property
+    def paths(self) -> list[list[str]]:
+        """The paths, without duplicates, in the order given."""
+    def __call__(self, obj: StoredObject) -> StoredObject:
+        """``obj`` without the fields; ``obj`` itself when it has none of them."""
+    def __add__(self, other: ObjectTransform, /) -> ObjectTransform:
+        """A transform dropping both transforms' paths."""
+    def __radd__(self, other: ObjectTransform, /) -> ObjectTransform: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 # --------------------------------------------------------------------------------------
 # Index functions

@@ -10,7 +10,8 @@ Rules (docs/protocol.md, "Reflector discipline" and "Streaming list"):
   a watch with ``sendInitialEvents=true`` whose ADDED events are collected until the
   ``k8s.io/initial-events-end`` bookmark, where the store is replaced atomically and the same
   connection carries on as a normal watch; a 4xx refusal (or an end before that bookmark)
-  switches this reflector to LIST + WATCH for good;
+  switches this reflector to LIST + WATCH for good, and so does a bookmark that has not come
+  within ``initial_events_timeout`` (the driver closes the stream and says so);
 * otherwise the initial LIST is at RV "0", paginated with ``limit``/``continue``;
 * the WATCH starts at the list's RV with ``allowWatchBookmarks`` and a random 5-10 min
   ``timeoutSeconds``; events and bookmarks advance the RV; a normal end resumes from it;
@@ -42,6 +43,7 @@ from kfast._reflector_io import (
     WatchOpened,
     WatchProgress,
     InitialEventsEnd,
+    InitialEventsTimedOut,
     WatchEnded,
     WatchFailed,
     Slept,
@@ -69,6 +71,7 @@ __all__ = [
     "WatchOpened",
     "WatchProgress",
     "InitialEventsEnd",
+    "InitialEventsTimedOut",
     "WatchEnded",
     "WatchFailed",
     "Slept",
@@ -130,6 +133,11 @@ class ReflectorOptions:
     # A server's Retry-After is honoured up to this (the same default as RetryPolicy's).
     max_retry_after: float = MAX_RETRY_AFTER_SECONDS
     watch_list: bool = True  # try the streaming list first (falls back by itself)
+    # Seconds a streaming list may take to reach its initial-events-end bookmark before the
+    # driver abandons it and this reflector falls back to LIST + WATCH (None: wait for the
+    # watch to end). Generous: kube-apiserver streams ~100k pods from its watch cache in
+    # seconds; a server that ignores sendInitialEvents never sends the bookmark at all.
+    initial_events_timeout: float | None = 120.0
 
 
 class Reflector:
@@ -239,8 +247,9 @@ class Reflector:
             self.watch_list_supported = True
             self.state = Replacing(event.resource_version, resume_stream=True)
             return ReplaceStore(event.items, event.resource_version)
-        if isinstance(event, WatchEnded):
-            # A server that ends the stream before the bookmark does not stream lists.
+        if isinstance(event, (WatchEnded, InitialEventsTimedOut)):
+            # A server that ends the stream before the bookmark, or never sends it, does not
+            # stream lists (an old one treats the request as a plain watch from "now").
             return self._fall_back_to_list()
         err = self._expect(event, WatchFailed).error
         if (is_expired(err) or is_too_large_rv(err)) and s.rv != "":

@@ -19,6 +19,7 @@ __all__ = [
     "WatchOpened",
     "WatchProgress",
     "InitialEventsEnd",
+    "InitialEventsTimedOut",
     "WatchEnded",
     "WatchFailed",
     "Slept",
@@ -111,6 +112,12 @@ class InitialEventsEnd:
 
 
 @dataclass(frozen=True)
+class InitialEventsTimedOut:
+    """A streaming list did not reach its initial-events-end bookmark within
+    ``ReflectorOptions.initial_events_timeout``; the driver closed it."""
+
+
+@dataclass(frozen=True)
 class WatchEnded:
     """The server closed the watch cleanly (timeoutSeconds elapsed, or its own limit)."""
 
@@ -126,4 +133,4 @@ class Slept:
 
 
 Input = (ListPage | ListFailed | StoreReplaced | WatchOpened | WatchProgress | InitialEventsEnd
-         | WatchEnded | WatchFailed | Slept)
+         | InitialEventsTimedOut | WatchEnded | WatchFailed | Slept)

@@ -47,20 +47,6 @@ def resource_path(resource: str, *, group: str = "", version: str = "v1", namesp
     return f"{base}/{resource}"
 
 
-class _ListMeta(msgspec.Struct):
-    resourceVersion: str = ""
-    continue_: str | None = msgspec.field(name="continue", default=None)
-
-
-class _ListBody(msgspec.Struct):
-    metadata: _ListMeta = msgspec.field(default_factory=_ListMeta)
-    # Raw keeps each item as its JSON bytes: Python never builds the object.
-    items: list[msgspec.Raw] | None = None
-
-
-_LIST_DECODER = msgspec.json.Decoder(_ListBody)
-
-
 class ListResult(msgspec.Struct, frozen=True):
     items: list[Any]  # StoredObject
     resource_version: str
@@ -125,7 +111,11 @@ class Wire:
         if limiter is not None:
             limiter.wait()
 
-    def list_page(self, path: str, params: dict[str, str], accept: str = "application/json") -> ListResult:
+    def list_page(self, path: str, params: dict[str, str], accept: str = "application/json", *,
+                  capture_for: _native.DeltaFIFO | None = None,
+                  transform: _native.ObjectTransform | None = None) -> ListResult:
+        """One LIST page, its items parsed in Rust. ``transform`` is applied to each item;
+        ``capture_for``: capture the values its Indexer's field indexes read."""
         self._throttle()
         try:
             resp = self.client.send(self.build_request(path, params, accept), auth=self._auth)
@@ -134,28 +124,29 @@ class Wire:
         if resp.status_code >= 300:
             raise _status_error(resp.content, resp.status_code, resp.headers)
         try:
-            body = _LIST_DECODER.decode(resp.content)
-        except msgspec.DecodeError as e:
-            raise errors.DecodeError(f"LIST {path}: {e}") from e
-        items = [_native.StoredObject(raw) for raw in body.items or ()]
-        for it in items:
-            if not it.name:
-                # A nameless item's cache key would collide with others (see the decoder).
-                raise errors.DecodeError(f"LIST item without metadata.name in {path}", -1)
-        return ListResult(items, body.metadata.resourceVersion, body.metadata.continue_ or None)
+            items, rv, token = _native.decode_list(resp.content, capture_for=capture_for,
+                                                   transform=transform)
+        except errors.DecodeError as e:
+            # A nameless item's cache key would collide with others (see the decoder).
+            raise errors.DecodeError(f"LIST {path}: {e}", e.offset) from e
+        return ListResult(items, rv, token)
 
-    def watch(self, path: str, params: dict[str, str], accept: str = "application/json") -> WatchStream:
+    def watch(self, path: str, params: dict[str, str], accept: str = "application/json",
+              transform: _native.ObjectTransform | None = None) -> WatchStream:
+        """``transform``: a native transform the decoder applies to every object."""
         timeout = float(params.get("timeoutSeconds") or 0) or 1800.0
         self._throttle()
         return WatchStream(self, self.build_request(path, params, accept),
-                           read_timeout=timeout + _WATCH_READ_MARGIN)
+                           read_timeout=timeout + _WATCH_READ_MARGIN, transform=transform)
 
 
 class WatchStream:
     """One watch response. :meth:`close` may be called from any thread to abort it."""
 
-    def __init__(self, wire: Wire, request: httpx.Request, *, read_timeout: float) -> None:
+    def __init__(self, wire: Wire, request: httpx.Request, *, read_timeout: float,
+                 transform: _native.ObjectTransform | None = None) -> None:
         self._wire = wire
+        self._transform = transform
         self._request = request
         self._read_timeout = read_timeout
         self._sock: socket.socket | None = None
@@ -199,6 +190,7 @@ class WatchStream:
                 on_opened()
             c.events += res.events
             c.bookmarks += res.bookmarks
+            c.count_feed(res)
             if res.last_resource_version:
                 on_progress(res.last_resource_version)
             if res.error_status is not None:
@@ -232,7 +224,7 @@ class WatchStream:
             raise
 
     def _socket_feeds(self, feed: Callable[[_native.WatchDecoder, Any], _T]) -> Iterator[tuple[_native.WatchDecoder, _T]]:
-        decoder = _native.WatchDecoder(http=True)
+        decoder = _native.WatchDecoder(http=True, transform=self._transform)
         sock = self._connect()
         buf = bytearray(READ_SIZE)
         view = memoryview(buf)
@@ -324,7 +316,7 @@ class WatchStream:
         try:
             if resp.status_code >= 300:
                 raise _status_error(resp.read(), resp.status_code, resp.headers)
-            decoder = _native.WatchDecoder(http=False)
+            decoder = _native.WatchDecoder(http=False, transform=self._transform)
             try:
                 # iter_bytes: a server (or proxy) that compresses anyway is still decoded.
                 for chunk in resp.iter_bytes():

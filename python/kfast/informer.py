@@ -116,9 +116,13 @@ class SharedIndexInformer:
     ``resource`` is the lowercase plural of the API path (``"pods"``, ``"deployments"`` with
     ``group="apps"``) or a :class:`GroupVersionResource`; anything else is a ValueError.
     Options beyond the resource: ``watch_list`` (streaming list first, default on),
-    ``metadata_only`` (cache PartialObjectMetadata), ``transform`` (a Python function
-    applied to every object before it is cached; the slow path: the watch is then decoded
-    in Python, see :mod:`kfast.transforms`), ``min_watch_timeout`` (0 lets the server pick).
+    ``metadata_only`` (cache PartialObjectMetadata), ``transform`` (applied to every object
+    before it is cached: a native :class:`kfast.transforms.ObjectTransform` such as
+    ``transforms.drop_managed_fields()`` cuts fields in Rust; a Python function is the slow
+    path, the watch is then decoded in Python; see :mod:`kfast.transforms`),
+    ``min_watch_timeout`` (0 lets the server pick), ``initial_events_timeout`` (seconds a
+    streaming list may take to reach its initial-events-end bookmark before the informer
+    falls back to LIST + WATCH; default 120, None waits for the watch to end).
     """
 
     def __init__(
@@ -136,6 +140,7 @@ class SharedIndexInformer:
         page_size: int = 500,
         watch_list: bool = True,
         min_watch_timeout: int = 300,
+        initial_events_timeout: float | None = 120.0,
         metadata_only: bool = False,
         transform: Transform | None = None,
         wire: Wire | None = None,
@@ -156,7 +161,8 @@ class SharedIndexInformer:
                                                      field_selector=field_selector,
                                                      page_size=page_size,
                                                      watch_list=watch_list,
-                                                     min_watch_timeout=min_watch_timeout))
+                                                     min_watch_timeout=min_watch_timeout,
+                                                     initial_events_timeout=initial_events_timeout))
         self._counters = Counters()
         self._runner = ReflectorRunner(self._wire, self.path, self._fifo, self._reflector,
                                        counters=self._counters, metadata_only=metadata_only,
@@ -263,6 +269,8 @@ class SharedIndexInformer:
         return InformerMetrics(
             events=c.events, initial_events=c.initial_events, bookmarks=c.bookmarks,
             error_events=c.error_events, notifications=dict(c.notifications),
+            events_by_type=dict(c.events_by_type),
+            initial_events_timeouts=c.initial_events_timeouts,
             lists=r.lists, relists=max(0, r.lists - 1), list_requests=c.list_requests,
             watch_restarts=max(0, c.watches_opened - 1), decode_errors=c.decode_errors,
             watch_failures=c.watch_failures, list_failures=c.list_failures,

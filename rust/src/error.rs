@@ -34,6 +34,8 @@ pub enum Error {
     /// A user-supplied index function failed; `source` is its own error (for a Python
     /// callable, the exception it raised, re-raised unchanged by `py/error.rs`).
     IndexFunc { index: String, source: Foreign },
+    /// A transform was given a field path it cannot drop (Python: ValueError).
+    InvalidTransform { message: String },
 }
 
 /// An error raised by code outside the core (a Python index function), carried through the
@@ -63,6 +65,7 @@ impl fmt::Display for Error {
             Error::IndexExists { name } => write!(f, "index {name:?} already exists"),
             Error::IndexNotFound { name } => write!(f, "index {name:?} does not exist"),
             Error::IndexFunc { index, source } => write!(f, "index function {index:?} failed: {}", source.0),
+            Error::InvalidTransform { message } => write!(f, "invalid transform: {message}"),
         }
     }
 }

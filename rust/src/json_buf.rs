@@ -35,6 +35,27 @@ impl JsonBuf {
         }
     }
 
+    /// The pieces one after another, copied once into an exact-size buffer (a transform's
+    /// splice: the object without the cut ranges).
+    pub fn concat(pieces: &[&[u8]]) -> JsonBuf {
+        let len: usize = pieces.iter().map(|p| p.len()).sum();
+        if len == 0 {
+            return JsonBuf { ptr: NonNull::dangling(), len: 0 };
+        }
+        let layout = Layout::array::<u8>(len).expect("length fits a layout");
+        // SAFETY: layout has non-zero size; the copies fill exactly `len` bytes.
+        unsafe {
+            let p = System.alloc(layout);
+            let Some(ptr) = NonNull::new(p) else { std::alloc::handle_alloc_error(layout) };
+            let mut at = 0;
+            for piece in pieces {
+                std::ptr::copy_nonoverlapping(piece.as_ptr(), ptr.as_ptr().add(at), piece.len());
+                at += piece.len();
+            }
+            JsonBuf { ptr, len }
+        }
+    }
+
     /// Heap bytes this buffer occupies (glibc: 8 bytes of header, 16-byte granules).
     pub fn heap_bytes(&self) -> usize {
         if self.len == 0 {
@@ -91,5 +112,7 @@ mod tests {
         assert_eq!(&*j, b"{\"a\":1}");
         assert_eq!(&*JsonBuf::new(b""), b"");
         assert_eq!(j, JsonBuf::from(&b"{\"a\":1}"[..]));
+        assert_eq!(&*JsonBuf::concat(&[b"{\"a\"", b"", b":1}"]), b"{\"a\":1}");
+        assert_eq!(&*JsonBuf::concat(&[b"", b""]), b"");
     }
 }

@@ -10,6 +10,7 @@ pub mod json_buf;
 pub mod object;
 pub mod process;
 pub mod store;
+pub mod transform;
 
 #[cfg(feature = "python")]
 mod py;

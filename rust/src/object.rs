@@ -95,6 +95,15 @@ impl JsonStr {
         Cow::Borrowed(std::str::from_utf8(raw).expect("span of a validated JSON string"))
     }
 
+    /// Move the string to where `map` says its first byte went (None: it was cut, so it
+    /// reads as absent). Empty strings become the canonical empty span.
+    fn rebase(&mut self, map: &impl Fn(u32) -> Option<u32>) {
+        *self = match (self.len & !Self::ESCAPED, map(self.start)) {
+            (0, _) | (_, None) => JsonStr::default(),
+            (_, Some(start)) => JsonStr { start, len: self.len },
+        };
+    }
+
     fn shift_down(&mut self, base: u32) {
         // An empty string reads as "" wherever it points (absent owner fields are empty
         // spans at 0), and the non-span slots of `MetaRefs` have `len` 0 too.
@@ -125,6 +134,26 @@ impl Meta {
         for p in [&mut self.labels_at, &mut self.owners_at] {
             if *p != 0 {
                 *p -= base;
+            }
+        }
+    }
+
+    /// Positions onto bytes spliced by a transform: `map` gives a byte's new position, or
+    /// None when the byte was cut (that field then reads as absent).
+    pub fn rebase(&mut self, map: impl Fn(u32) -> Option<u32>) {
+        for s in [
+            &mut self.api_version,
+            &mut self.kind,
+            &mut self.namespace,
+            &mut self.name,
+            &mut self.uid,
+            &mut self.resource_version,
+        ] {
+            s.rebase(&map);
+        }
+        for p in [&mut self.labels_at, &mut self.owners_at] {
+            if *p != 0 {
+                *p = map(*p).unwrap_or(0);
             }
         }
     }

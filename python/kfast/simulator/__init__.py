@@ -185,7 +185,9 @@ class Simulator:
         close (EOF between events), close_mid_line (a valid chunk with half a line, then
         EOF), close_mid_chunk (EOF inside a chunk), malformed (one bad JSON line, stream
         goes on), expired / gone (ERROR 410 event, reason Expired / Gone, then the end),
-        end (normal end), bookmark (send one BOOKMARK now)."""
+        end (normal end), bookmark (send one BOOKMARK now), no_initial_end (the next
+        streaming list sends its initial events but never the initial-events-end bookmark,
+        then carries on as a watch, as a server that ignores sendInitialEvents does)."""
         if kind not in WATCH_FAULTS:
             raise ValueError(f"unknown watch fault {kind!r}; one of {WATCH_FAULTS}")
         with self.store.cond:

@@ -28,7 +28,7 @@ __all__ = ["SimServer", "RequestFault", "WatchFault", "WATCH_FAULTS", "RequestRe
 SEND_SLICE = 4 << 20
 IDLE_CHECK = 0.25  # how often an idle watch checks whether its client went away
 WATCH_FAULTS = ("close", "close_mid_line", "close_mid_chunk", "malformed", "expired", "gone",
-                "end", "bookmark")
+                "end", "bookmark", "no_initial_end")
 
 
 @dataclass
@@ -274,11 +274,17 @@ class _Handler(BaseHTTPRequestHandler):
         conn = WatchConn(res.name, self.connection)
         initial: list[Raw] = []
         expired = False
+        withhold_end = False
         with store.cond:
             for f in list(srv.watch_faults):
                 if f.resource in (None, res.name):
+                    if f.kind == "no_initial_end":
+                        if not initial_end:
+                            continue  # only a streaming list has that bookmark to withhold
+                        withhold_end = True
+                    else:
+                        conn.faults.append(f)
                     srv.watch_faults.remove(f)
-                    conn.faults.append(f)
                     break
             if initial_end or rv_param in ("", "0"):
                 start_rv = store.rv
@@ -300,7 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return 200
             self.connection.sendall(head)
             self._send_initial(initial)
-            if initial_end and bookmarks:
+            if initial_end and bookmarks and not withhold_end:
                 self._sendall(frame_line(bookmark_line(res.kind, res.api_version, start_rv, True)))
             self._stream(conn, res, ns, selector, seg_abs, idx, bookmarks, timeout)
         finally:

@@ -5,6 +5,7 @@ use super::meta::{object_meta, object_meta_and_status, status_from_spans, Status
 use super::scan::{ScanError, ScanResult, Scanner};
 use crate::error::Status;
 use crate::object::{Meta, Object};
+use crate::transform::Transform;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,9 +78,9 @@ enum Decoded {
 const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 
 /// Decode one line (already trimmed, non-empty). Errors carry the position in the line.
-pub fn decode_line(line: &[u8], fp: &FieldPaths) -> ScanResult<Line> {
+pub fn decode_line(line: &[u8], fp: &FieldPaths, tf: Option<&Transform>) -> ScanResult<Line> {
     let mut s = Scanner::line(line);
-    let ev = decode_event(&mut s, line, fp)?;
+    let ev = decode_event(&mut s, line, fp, tf)?;
     s.end()?;
     Ok(ev)
 }
@@ -90,9 +91,9 @@ pub fn decode_line(line: &[u8], fp: &FieldPaths) -> ScanResult<Line> {
 /// '\n' right after the value) so that errors stay exactly those of line splitting.
 /// Because a watch-line scanner never treats '\n' as whitespace, success here means the
 /// same bytes a line split would have produced, decoded the same way.
-pub fn decode_prefix(buf: &[u8], fp: &FieldPaths) -> Option<(usize, Line)> {
+pub fn decode_prefix(buf: &[u8], fp: &FieldPaths, tf: Option<&Transform>) -> Option<(usize, Line)> {
     let mut s = Scanner::line(buf);
-    let ev = decode_event(&mut s, buf, fp).ok()?;
+    let ev = decode_event(&mut s, buf, fp, tf).ok()?;
     let mut i = s.pos();
     loop {
         match buf.get(i)? {
@@ -103,7 +104,7 @@ pub fn decode_prefix(buf: &[u8], fp: &FieldPaths) -> Option<(usize, Line)> {
     }
 }
 
-fn decode_event(s: &mut Scanner<'_>, line: &[u8], fp: &FieldPaths) -> ScanResult<Line> {
+fn decode_event(s: &mut Scanner<'_>, line: &[u8], fp: &FieldPaths, tf: Option<&Transform>) -> ScanResult<Line> {
     let mut ty: Option<Type> = None;
     let mut slots: Option<Vec<Span>> = None;
     let mut obj = Decoded::None;
@@ -179,17 +180,44 @@ fn decode_event(s: &mut Scanner<'_>, line: &[u8], fp: &FieldPaths) -> ScanResult
                 return Err(ScanError { pos: span.0, msg: "watch event object has no metadata.name" });
             }
             let resource_version: Box<str> = meta.resource_version.resolve(json).into();
-            let mut object = Object::new(json.into(), meta);
-            if let Some(mut sl) = slots {
-                // Captured relative to the line; the object's JSON starts at span.0.
-                let base = span.0 as u32;
-                for s in sl.iter_mut().filter(|s| **s != UNKNOWN && **s != ABSENT) {
-                    *s = [s[0] - base, s[1] - base];
-                }
-                object.fields = Some(Box::new(Captured { paths: fp.paths.clone(), spans: sl.into() }));
-            }
+            // Captured relative to the line; the object's JSON starts at span.0.
+            let object = build_object(json, meta, slots, span.0 as u32, fp, tf);
             let object = Arc::new(object);
             Ok(Line::Event(WatchEvent { kind, object: Some(object), resource_version, initial_events_end: false }))
         }
     }
+}
+
+/// The cached object for `json`, whose metadata `meta` (already relative to `json`) and
+/// field captures `slots` (relative to the buffer `json` starts at offset `base` of) were
+/// taken by one scan. A transform cuts its fields here, before the one copy of the bytes
+/// into the object; positions move with the cut.
+pub(crate) fn build_object(
+    json: &[u8],
+    mut meta: Meta,
+    mut slots: Option<Vec<Span>>,
+    base: u32,
+    fp: &FieldPaths,
+    tf: Option<&Transform>,
+) -> Object {
+    if let Some(sl) = &mut slots {
+        for s in sl.iter_mut().filter(|s| **s != UNKNOWN && **s != ABSENT) {
+            *s = [s[0] - base, s[1] - base];
+        }
+    }
+    let buf = match tf.map(|t| t.removals(json)).filter(|r| !r.is_empty()) {
+        Some(r) => {
+            r.rebase_meta(&mut meta);
+            if let Some(sl) = &mut slots {
+                r.rebase_spans(sl);
+            }
+            r.splice(json)
+        }
+        None => json.into(),
+    };
+    let mut object = Object::new(buf, meta);
+    if let Some(sl) = slots {
+        object.fields = Some(Box::new(Captured { paths: fp.paths.clone(), spans: sl.into() }));
+    }
+    object
 }

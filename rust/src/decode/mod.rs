@@ -14,14 +14,15 @@ mod event;
 mod field;
 mod http;
 mod lex;
+mod list;
 mod meta;
 pub mod scan;
 mod trusted;
 
-pub use capture::Captured;
+pub use capture::{Captured, FieldPaths, ABSENT, UNKNOWN};
 pub use event::{EventKind, WatchEvent};
-use capture::FieldPaths;
 pub use field::field_values;
+pub use list::{decode_list, ListPage};
 
 /// The values of a captured span (`Captured::get`) of `json`.
 pub fn values_at_span(json: &[u8], span: [u32; 2]) -> Vec<String> {
@@ -34,6 +35,8 @@ pub use meta::{label_at, labels_at, owner_refs_at};
 pub use trusted::annotation_trusted;
 
 use crate::error::{Error, Result, Status};
+use crate::transform::Transform;
+use std::sync::Arc;
 use event::Line;
 
 /// Default `max_line_bytes`: large enough for any object etcd accepts (1.5 MiB by
@@ -79,6 +82,8 @@ pub struct Decoder {
     finished: bool,
     /// Field paths captured while decoding (the field indexes of the FIFO's store).
     field_paths: FieldPaths,
+    /// Fields cut from every object decoded (see `transform`); None: objects as sent.
+    transform: Option<Arc<Transform>>,
 }
 
 impl Decoder {
@@ -96,6 +101,7 @@ impl Decoder {
             poison: None,
             finished: false,
             field_paths: FieldPaths::default(),
+            transform: None,
         }
     }
 
@@ -105,6 +111,12 @@ impl Decoder {
         if *self.field_paths.paths != *paths {
             self.field_paths = FieldPaths::new(paths);
         }
+    }
+
+    /// Drop `transform`'s fields from every object decoded from now on (bookmarks and
+    /// ERROR Statuses are left alone).
+    pub fn set_transform(&mut self, transform: Option<Arc<Transform>>) {
+        self.transform = transform;
     }
 
     /// HTTP status once the head was parsed; 200 for a body-only decoder.
@@ -191,7 +203,7 @@ impl Decoder {
                 return Err(Error::LineTooLong { offset: self.line_start, limit: max });
             }
             self.line.extend_from_slice(&rest[..i]);
-            let r = process_line(&self.line, self.line_start, &self.field_paths, out);
+            let r = process_line(&self.line, self.line_start, &self.field_paths, self.transform.as_deref(), out);
             self.line.clear();
             if self.line.capacity() > KEEP_LINE_CAPACITY {
                 self.line = Vec::new();
@@ -212,7 +224,7 @@ impl Decoder {
         while !lines.is_empty() {
             let offset = self.body_offset;
             if lines[0] == b'{' {
-                if let Some((nl, line)) = event::decode_prefix(lines, &self.field_paths) {
+                if let Some((nl, line)) = event::decode_prefix(lines, &self.field_paths, self.transform.as_deref()) {
                     if nl > max {
                         return Err(Error::LineTooLong { offset, limit: max });
                     }
@@ -232,7 +244,7 @@ impl Decoder {
             self.body_offset += nl as u64 + 1;
             let line = &lines[..nl];
             lines = &lines[nl + 1..];
-            process_line(line, offset, &self.field_paths, out)?;
+            process_line(line, offset, &self.field_paths, self.transform.as_deref(), out)?;
         }
         self.carry(tail)
     }
@@ -263,7 +275,7 @@ impl Decoder {
         }
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
-            process_line(&line, self.line_start, &self.field_paths, out)?;
+            process_line(&line, self.line_start, &self.field_paths, self.transform.as_deref(), out)?;
         }
         Ok(())
     }
@@ -349,7 +361,7 @@ fn trim_ws(b: &[u8]) -> &[u8] {
 }
 
 /// Decode one line found at body offset `offset`. Blank lines are skipped.
-fn process_line(line: &[u8], offset: u64, fp: &FieldPaths, out: &mut Vec<WatchEvent>) -> Result<()> {
+fn process_line(line: &[u8], offset: u64, fp: &FieldPaths, tf: Option<&Transform>, out: &mut Vec<WatchEvent>) -> Result<()> {
     // Fast path: an event line starts with '{' and ends with '}' (or "}\r").
     let trimmed = match (line.first(), line.last()) {
         (Some(b'{'), Some(b'}')) => line,
@@ -359,7 +371,7 @@ fn process_line(line: &[u8], offset: u64, fp: &FieldPaths, out: &mut Vec<WatchEv
         return Ok(());
     }
     let lead = (trimmed.as_ptr() as usize - line.as_ptr() as usize) as u64;
-    match event::decode_line(trimmed, fp) {
+    match event::decode_line(trimmed, fp, tf) {
         Ok(Line::Event(ev)) => {
             out.push(ev);
             Ok(())

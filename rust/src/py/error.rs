@@ -34,7 +34,7 @@ pub fn to_pyerr(err: Error) -> PyErr {
     // Store errors map to the builtins the stub documents; an index function's own
     // exception is re-raised as it was.
     match &err {
-        Error::IndexExists { .. } | Error::FeedAfterFinish => {
+        Error::IndexExists { .. } | Error::FeedAfterFinish | Error::InvalidTransform { .. } => {
             return pyo3::exceptions::PyValueError::new_err(err.to_string())
         }
         Error::IndexNotFound { name } => return pyo3::exceptions::PyKeyError::new_err(name.clone()),
@@ -63,7 +63,11 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
             kwargs.set_item("code", status.code)?;
             m.getattr("api_error_from_status")?.call((d,), Some(&kwargs))?
         }
-        Error::IndexExists { .. } | Error::IndexNotFound { .. } | Error::IndexFunc { .. } | Error::FeedAfterFinish => {
+        Error::IndexExists { .. }
+        | Error::IndexNotFound { .. }
+        | Error::IndexFunc { .. }
+        | Error::FeedAfterFinish
+        | Error::InvalidTransform { .. } => {
             m.getattr("KfastError")?.call1((err.to_string(),))?
         }
     };

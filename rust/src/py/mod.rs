@@ -5,6 +5,7 @@ pub mod error;
 pub mod fifo;
 pub mod object;
 pub mod store;
+pub mod transform;
 
 use pyo3::prelude::*;
 
@@ -14,5 +15,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     decode::register(m)?;
     store::register(m)?;
     fifo::register(m)?;
+    transform::register(m)?;
     Ok(())
 }
