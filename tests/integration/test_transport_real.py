@@ -235,9 +235,43 @@ def test_rest_and_watch_through_an_https_proxy(cluster: Cluster, tmp_path: Path,
     with SharedIndexInformer(cfg, "configmaps", namespace=namespace) as inf:
         assert inf.wait_for_sync(30)
         assert inf.lister.get("seen-by-watch", namespace) is not None
+    # The REST layer's watch (ResourceClient over Client.open_stream), sync and async.
+    assert _resource_watch_sees_a_create(cfg, namespace, "via-rest-sync", asynchronous=False) == "ADDED"
+    assert _resource_watch_sees_a_create(cfg, namespace, "via-rest-async", asynchronous=True) == "ADDED"
     target = f"127.0.0.1:{cluster.port}"
-    assert https_proxy.tunnels.count(target) >= 4 and set(https_proxy.tunnels) == {target}
-    assert https_proxy.tls_handshakes >= 4 and https_proxy.tls_failures == []
+    assert https_proxy.tunnels.count(target) >= 6 and set(https_proxy.tunnels) == {target}
+    assert https_proxy.tls_handshakes >= 6 and https_proxy.tls_failures == []
+
+
+def _resource_watch_sees_a_create(cfg: Config, namespace: str, name: str, *, asynchronous: bool) -> str:
+    """Start a ResourceClient watch from the list's RV, create a ConfigMap, return the type of
+    the first event that names it."""
+    if not asynchronous:
+        with Client(cfg) as c:
+            cms = c.resource("configmaps")
+            rv = cms.list(namespace=namespace)["metadata"]["resourceVersion"]
+            with cms.watch(namespace=namespace, resource_version=rv, timeout_seconds=20) as w:
+                cms.create({"metadata": {"name": name}}, namespace=namespace)
+                for ev in w:
+                    if ev.object["metadata"].get("name") == name:
+                        return ev.type
+        return "none"
+
+    async def go() -> str:
+        async with AsyncClient(cfg) as c:
+            cms = await c.resource("configmaps")
+            rv = (await cms.list(namespace=namespace))["metadata"]["resourceVersion"]
+            w = cms.watch(namespace=namespace, resource_version=rv, timeout_seconds=20)
+            try:
+                await cms.create({"metadata": {"name": name}}, namespace=namespace)
+                async for ev in w:
+                    if ev.object["metadata"].get("name") == name:
+                        return ev.type
+            finally:
+                await w.close()
+        return "none"
+
+    return asyncio.run(go())
 
 
 @pytest.mark.parametrize("mode", ["sync", "async", "watch"])
