@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from kfast._gvk import APIResource
+from kfast._gvk import APIResource, check_name
 from kfast._list import ListPager, Merged, list_steps, unseen
 from kfast._logs import LogStream
 from kfast._resource import ResourceBase
@@ -121,12 +121,14 @@ class AsyncResourceClient(ResourceBase):
         return await self._call(self._rq.replace(obj, namespace=namespace, dry_run=dry_run, field_manager=field_manager,
                                            field_validation=field_validation))
 
-    async def patch(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType = "strategic",
+    async def patch(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType | None = None,
               field_manager: str | None = None, force: bool | None = None, dry_run: bool = False,
               field_validation: str | None = None, subresource: str | None = None) -> Obj:
         """PATCH with ``patch_type`` "strategic" (built-in kinds only), "merge" (RFC 7386),
         "json" (RFC 6902, a list of operations) or "apply" (server-side apply: needs
-        ``field_manager``; ``force`` takes over conflicting fields)."""
+        ``field_manager``; ``force`` takes over conflicting fields). None (the default) is
+        "strategic" for the built-in groups (core, groups without a dot, ``*.k8s.io``) and
+        "merge" for the others (custom resources refuse strategic merge with 415)."""
         return await self._call(self._rq.patch(name, body, patch_type=patch_type, namespace=namespace,
                                          field_manager=field_manager, force=force, dry_run=dry_run,
                                          field_validation=field_validation, subresource=subresource))
@@ -169,7 +171,7 @@ class AsyncResourceClient(ResourceBase):
         return await self._call(self._rq.replace(obj, namespace=namespace, subresource="status", dry_run=dry_run,
                                            field_manager=field_manager, field_validation=field_validation))
 
-    async def patch_status(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType = "merge",
+    async def patch_status(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType | None = "merge",
                      field_manager: str | None = None, force: bool | None = None, dry_run: bool = False,
                      field_validation: str | None = None) -> Obj:
         """PATCH ``<name>/status`` (default "merge", which custom resources accept too)."""
@@ -183,11 +185,12 @@ class AsyncResourceClient(ResourceBase):
     async def replace_scale(self, name: str, scale: Body, *, namespace: str | None = None, dry_run: bool = False,
                       field_manager: str | None = None, field_validation: str | None = None) -> Obj:
         """PUT a ``Scale`` (as read by :meth:`get_scale`, with spec.replicas changed)."""
+        check_name(name)  # else None would mean the Scale's own metadata.name
         return await self._call(self._rq.replace(scale, namespace=namespace, name=name, subresource="scale",
                                            dry_run=dry_run, field_manager=field_manager,
                                            field_validation=field_validation))
 
-    async def patch_scale(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType = "merge",
+    async def patch_scale(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType | None = "merge",
                     field_manager: str | None = None, force: bool | None = None, dry_run: bool = False) -> Obj:
         """PATCH the ``Scale``, e.g. ``{"spec": {"replicas": 3}}``."""
         return await self.patch(name, body, namespace=namespace, patch_type=patch_type, field_manager=field_manager,
