@@ -108,6 +108,41 @@ def test_an_ambiguous_name_does_not_refresh(mode: str, mk: Any) -> None:
 
 
 @modes
+def test_an_ambiguity_read_from_the_disk_cache_is_checked_with_the_server(mode: str, mk: Any,
+                                                                          tmp_path: Path) -> None:
+    clash = FakeDiscoveryServer()
+    clash.add_group("a.example.com", ["v1"], [widget_resource(short_names=("wd",))])
+    clash.add_group("b.example.com", ["v1"], [widget_resource(short_names=("wd",))])
+    with pytest.raises(errors.AmbiguousResourceError):
+        mk(mode, clash, tmp_path).resource_for("wd")  # writes the cache with both groups
+    # b.example.com's CRD was deleted since; the cache (6 h TTL) still lists it.
+    server = FakeDiscoveryServer()
+    server.add_group("a.example.com", ["v1"], [widget_resource(short_names=("wd",))])
+    m = mk(mode, server, tmp_path)
+    assert str(m.resource_for("wd").gvr) == "widgets.v1.a.example.com"
+    assert server.paths() == ["/api", "/apis"]  # one refresh
+    assert str(m.resource_for("widgets").gvr) == "widgets.v1.a.example.com"
+    assert server.paths() == ["/api", "/apis"]
+
+
+@modes
+def test_an_ambiguity_the_server_confirms_is_raised_after_one_refresh(mode: str, mk: Any,
+                                                                      tmp_path: Path) -> None:
+    clash = FakeDiscoveryServer()
+    clash.add_group("a.example.com", ["v1"], [widget_resource()])
+    clash.add_group("b.example.com", ["v1"], [widget_resource()])
+    with pytest.raises(errors.AmbiguousResourceError):
+        mk(mode, clash, tmp_path).resource_for("widgets")
+    m = mk(mode, clash, tmp_path)
+    clash.requests.clear()
+    for _ in range(2):
+        with pytest.raises(errors.AmbiguousResourceError) as ei:
+            m.resource_for("widgets")
+        assert ei.value.candidates == ("widgets.v1.a.example.com", "widgets.v1.b.example.com")
+    assert clash.paths() == ["/api", "/apis"]  # the disk snapshot once, then believed
+
+
+@modes
 def test_a_miss_bypasses_a_fresh_disk_cache(mode: str, mk: Any, tmp_path: Path) -> None:
     mk(mode, FakeDiscoveryServer(), tmp_path).resource_for("po")  # writes the cache
     server = FakeDiscoveryServer()
