@@ -12,6 +12,7 @@ from _rest_mock import CONFIGMAPS, call, chunked, cm, config, ev, modes, recorde
 
 from kfast import ALL_NAMESPACES, WatchEvent, errors
 from kfast._client import Client
+from kfast._resource import ResourceClient
 from kfast._gvk import APIResource
 from kfast._rest_core import RestRequests
 from kfast._watch import WatchState
@@ -144,7 +145,7 @@ def test_watch_decodes_split_bodies_and_resumes_from_the_last_rv(mode: str) -> N
 
     seen, handler = recorder(answer)
     events = call(mode, handler, "watch", namespace="ns", label_selector="app=x", resource_version="9",
-                  timeout_seconds=600, server_timeout_seconds=30, max_items=4)
+                  timeout_seconds=600, server_timeout_seconds=30, max_items=4, yield_bookmarks=True)
     assert [(e.type, e.object["metadata"]["resourceVersion"]) for e in events] == \
         [("ADDED", "10"), ("MODIFIED", "11"), ("BOOKMARK", "12"), ("DELETED", "13")]
     assert isinstance(events[0], WatchEvent) and events[1].object == uni
@@ -154,6 +155,41 @@ def test_watch_decodes_split_bodies_and_resumes_from_the_last_rv(mode: str) -> N
     assert p == {"labelSelector": "app=x", "resourceVersion": "9", "timeoutSeconds": "30",
                  "allowWatchBookmarks": "true", "watch": "true"}
     assert seen[0].url.path == "/api/v1/namespaces/ns/configmaps"
+
+
+@modes
+def test_watch_hides_bookmarks_by_default_but_resumes_from_them(mode: str) -> None:
+    body1 = ev("ADDED", cm("a", "10")) + bookmark("12")
+    body2 = bookmark("14") + ev("MODIFIED", cm("a", "15")) + bookmark("16")
+
+    def answer(req: httpx.Request) -> httpx.Response:
+        return chunked([body1] if len(seen) == 1 else [body2])
+
+    seen, handler = recorder(answer)
+    events = call(mode, handler, "watch", resource_version="9", max_items=2)
+    # The README's loop: every event has a whole object with a name.
+    assert [(e.type, e.object["metadata"]["name"], e.object["metadata"]["resourceVersion"])
+            for e in events] == [("ADDED", "a", "10"), ("MODIFIED", "a", "15")]
+    assert seen[0].url.params["allowWatchBookmarks"] == "true"  # still asked for
+    assert [r.url.params["resourceVersion"] for r in seen] == ["9", "12"]  # resumed at the bookmark
+
+
+@modes
+def test_watch_of_nothing_but_bookmarks_yields_nothing_and_keeps_the_rv(mode: str) -> None:
+    seen, handler = recorder(lambda r: chunked([bookmark("7")]))
+    events = call(mode, handler, "watch", resource_version="1", timeout_seconds=2)
+    assert events == []
+    assert len(seen) > 1 and all(r.url.params["resourceVersion"] == "7" for r in seen[1:])
+
+
+def test_watch_resource_version_follows_hidden_bookmarks() -> None:
+    body = ev("ADDED", cm("a", "10")) + bookmark("12")
+    with Client(config(), transport=httpx.MockTransport(lambda r: chunked([body]))) as c:
+        with ResourceClient(c, CONFIGMAPS).watch(resource_version="9") as w:
+            first = next(iter(w))
+            assert first.type == "ADDED" and first.object["metadata"]["resourceVersion"] == "10"
+            # The bookmark in the same chunk was read with it: the resume point moved on.
+            assert w.resource_version == "12"
 
 
 @modes
@@ -191,7 +227,8 @@ def test_watch_metadata_only_and_initial_events(mode: str) -> None:
         return chunked([ev("MODIFIED", {**pom, "metadata": {**pom["metadata"], "resourceVersion": "5"}})])
 
     seen, handler = recorder(answer)
-    events = call(mode, handler, "watch", metadata_only=True, send_initial_events=True, max_items=3)
+    events = call(mode, handler, "watch", metadata_only=True, send_initial_events=True, max_items=3,
+                  yield_bookmarks=True)
     assert [e.type for e in events] == ["ADDED", "BOOKMARK", "MODIFIED"]
     assert events[1].object["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
     assert seen[0].headers["Accept"].startswith("application/json;as=PartialObjectMetadata;")
@@ -271,7 +308,7 @@ def test_watch_over_a_short_timeout_ends_by_itself(mode: str) -> None:
     # Each request ends at once after a bookmark; the watch resumes until less than a
     # second of its 2 s is left.
     seen, handler = recorder(lambda r: chunked([bookmark("7")]))
-    events = call(mode, handler, "watch", resource_version="1", timeout_seconds=2)
+    events = call(mode, handler, "watch", resource_version="1", timeout_seconds=2, yield_bookmarks=True)
     assert events and all(e.type == "BOOKMARK" for e in events)
     assert seen[0].url.params["timeoutSeconds"] == "2"
     assert len(seen) > 1 and all(r.url.params["resourceVersion"] == "7" for r in seen[1:])

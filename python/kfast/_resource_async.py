@@ -96,14 +96,22 @@ class AsyncResourceClient(ResourceBase):
     def watch(self, *, namespace: str | None = None, label_selector: str | None = None,
               field_selector: str | None = None, resource_version: str | None = None,
               timeout_seconds: int | None = None, allow_bookmarks: bool = True,
-              send_initial_events: bool = False, server_timeout_seconds: int | None = None) -> AsyncWatch:
+              send_initial_events: bool = False, server_timeout_seconds: int | None = None,
+              yield_bookmarks: bool = False) -> AsyncWatch:
         """An :class:`~kfast._watch.AsyncWatch`: ``async for`` it for :class:`WatchEvent` values. It
         resumes by itself when the server ends a request, until ``timeout_seconds`` (None:
-        until stopped) or :meth:`Watch.stop`/``close``; see :mod:`kfast._watch`."""
+        until stopped) or :meth:`Watch.stop`/``close``; see :mod:`kfast._watch`.
+
+        Bookmarks are asked for (``allow_bookmarks``) and move :attr:`Watch.resource_version`
+        on, but are only yielded with ``yield_bookmarks=True`` (as ``BOOKMARK`` events whose
+        object has only kind, apiVersion and metadata.resourceVersion; with
+        ``send_initial_events``, the one annotated ``k8s.io/initial-events-end`` marks the end
+        of the initial ADDED events)."""
         state = self._watch_state(namespace, label_selector=label_selector, field_selector=field_selector,
                                   resource_version=resource_version, timeout_seconds=timeout_seconds,
                                   allow_bookmarks=allow_bookmarks, send_initial_events=send_initial_events,
-                                  server_timeout_seconds=server_timeout_seconds)
+                                  server_timeout_seconds=server_timeout_seconds,
+                                  yield_bookmarks=yield_bookmarks)
         return AsyncWatch(self._client, state)
 
     # -- writes --------------------------------------------------------------------------

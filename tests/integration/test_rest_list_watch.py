@@ -139,7 +139,8 @@ def test_watch_resumes_after_server_timeouts_without_losing_events(mode: str, cl
             cms = make(CONFIGMAPS)
             rv = (await v(cms.list()))["metadata"]["resourceVersion"]
             # Each request ends after 2 s (server side); the watch as a whole after 9 s.
-            w = cms.watch(resource_version=rv, timeout_seconds=9, server_timeout_seconds=2)
+            w = cms.watch(resource_version=rv, timeout_seconds=9, server_timeout_seconds=2,
+                          yield_bookmarks=True)
             t = threading.Thread(target=writer)
             started = time.monotonic()
             t.start()
@@ -165,7 +166,7 @@ def test_metadata_only_watch_and_initial_events(mode: str, cluster: Cluster, nam
             for n in ("a", "b"):
                 await v(cms.create(cm(n, payload="x" * 500)))
             meta = make(CONFIGMAPS, metadata_only=True)
-            w = meta.watch(send_initial_events=True, timeout_seconds=20)
+            w = meta.watch(send_initial_events=True, timeout_seconds=20, yield_bookmarks=True)
             try:
                 first = await take(w, 3)
                 await v(cms.patch("a", {"data": {"payload": "y"}}))
@@ -179,6 +180,29 @@ def test_metadata_only_watch_and_initial_events(mode: str, cluster: Cluster, nam
                        for e in first[:2])
             assert later[0].type == "MODIFIED" and later[0].object["kind"] == "PartialObjectMetadata"
             assert later[0].object["metadata"]["name"] == "a"
+    run(scenario())
+
+
+@modes
+def test_bookmarks_are_hidden_by_default(mode: str, cluster: Cluster, namespace: str) -> None:
+    async def scenario() -> None:
+        async with clients(mode, config(cluster, namespace)) as make:
+            cms = make(CONFIGMAPS)
+            for n in ("a", "b"):
+                await v(cms.create(cm(n)))
+            # The server sends the initial-events-end bookmark after a and b: not yielded.
+            w = cms.watch(send_initial_events=True, timeout_seconds=20)
+            try:
+                first = await take(w, 2)
+                await v(cms.patch("a", {"data": {"k": "y"}}))
+                later = await take(w, 1)
+            finally:
+                await close(w)
+            # The README's loop works on every event.
+            assert [(e.type, e.object["metadata"]["name"]) for e in first + later] == \
+                [("ADDED", "a"), ("ADDED", "b"), ("MODIFIED", "a")]
+            assert w._state.initial_events_done  # the bookmark was seen, only not yielded
+            assert w.resource_version == later[0].object["metadata"]["resourceVersion"]
     run(scenario())
 
 
