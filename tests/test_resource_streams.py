@@ -48,7 +48,7 @@ def test_list_follows_continue_and_merges(mode: str) -> None:
         return page([cm("e", "5")])
 
     seen, handler = recorder(answer)
-    out = call(mode, handler, "list", namespace=ALL_NAMESPACES, limit=2, label_selector="app=x",
+    out = call(mode, handler, "list", namespace=ALL_NAMESPACES, page_size=2, label_selector="app=x",
                resource_version="0", resource_version_match="NotOlderThan")
     assert out["kind"] == "ConfigMapList" and out["apiVersion"] == "v1"
     assert out["metadata"] == {"resourceVersion": "100"}  # no continue, no remainingItemCount
@@ -64,7 +64,7 @@ def test_list_follows_continue_and_merges(mode: str) -> None:
 @modes
 def test_unpaged_list(mode: str) -> None:
     seen, handler = recorder(lambda r: page([cm("a", "1")]))
-    out = call(mode, handler, "list", limit=None)
+    out = call(mode, handler, "list", page_size=None)
     assert [i["metadata"]["name"] for i in out["items"]] == ["a"]
     assert "limit" not in seen[0].url.params and seen[0].url.path == "/api/v1/namespaces/team/configmaps"
 
@@ -86,7 +86,7 @@ def expiring(first_rv: str = "5") -> tuple[list[httpx.Request], Any]:
 @modes
 def test_list_falls_back_to_one_full_list_when_the_continue_token_expired(mode: str) -> None:
     seen, handler = expiring()
-    out = call(mode, handler, "list", limit=2, resource_version="5", resource_version_match="NotOlderThan")
+    out = call(mode, handler, "list", page_size=2, resource_version="5", resource_version_match="NotOlderThan")
     assert out["metadata"]["resourceVersion"] == "200"
     assert [i["metadata"]["name"] for i in out["items"]] == ["a", "a1", "b", "c", "d"]
     assert len(seen) == 3
@@ -97,7 +97,7 @@ def test_list_falls_back_to_one_full_list_when_the_continue_token_expired(mode: 
 @modes
 def test_iter_list_does_not_repeat_keys_after_the_fallback(mode: str) -> None:
     seen, handler = expiring()
-    items = call(mode, handler, "iter_list", limit=2)
+    items = call(mode, handler, "iter_list", page_size=2)
     assert [(i["metadata"]["name"], i["metadata"]["resourceVersion"]) for i in items] == \
         [("a", "1"), ("b", "2"), ("c", "3"), ("d", "9")]
     assert len(seen) == 3
@@ -106,7 +106,7 @@ def test_iter_list_does_not_repeat_keys_after_the_fallback(mode: str) -> None:
 @modes
 def test_iter_list_is_lazy_and_pages_on_demand(mode: str) -> None:
     seen, handler = recorder(lambda r: page([cm("a", "1"), cm("b", "2")], cont="t"))
-    items = call(mode, handler, "iter_list", limit=2, max_items=3)
+    items = call(mode, handler, "iter_list", page_size=2, max_items=3)
     assert len(items) == 3 and len(seen) == 2
 
 
@@ -126,7 +126,7 @@ def test_a_second_expiry_during_the_fallback_is_an_error(mode: str) -> None:
 
     _, handler = recorder(answer)
     with pytest.raises(errors.Expired):
-        call(mode, handler, "list", limit=1)
+        call(mode, handler, "list", page_size=1)
 
 
 # -- watches ----------------------------------------------------------------------------------
@@ -332,3 +332,44 @@ def test_scope_unknown_resources_watch_without_namespace() -> None:
         st = WatchState(RestRequests(c, res), None, resource_version="3")
         req = st.next_request()
         assert req is not None and req.url.path == "/apis/example.com/v1/widgets"
+
+
+@modes
+def test_list_page_is_one_request_answered_as_sent(mode: str) -> None:
+    page = {"kind": "ConfigMapList", "apiVersion": "v1",
+            "metadata": {"resourceVersion": "40", "continue": "tok1", "remainingItemCount": 7},
+            "items": [cm("a", "3")]}
+    seen, handler = recorder(lambda r: httpx.Response(200, json=page))
+    out = call(mode, handler, "list_page", limit=1, label_selector="app=x", resource_version="0")
+    assert out == page  # continue and remainingItemCount kept
+    (req,) = seen
+    assert dict(req.url.params) == {"limit": "1", "labelSelector": "app=x", "resourceVersion": "0"}
+    seen2, handler2 = recorder(lambda r: httpx.Response(200, json={**page, "metadata": {"resourceVersion": "40"}}))
+    out2 = call(mode, handler2, "list_page", limit=1, continue_token="tok1", namespace=ALL_NAMESPACES)
+    assert out2["metadata"] == {"resourceVersion": "40"}
+    (req2,) = seen2
+    assert req2.url.path == "/api/v1/configmaps"
+    assert dict(req2.url.params) == {"limit": "1", "continue": "tok1"}
+
+
+@modes
+def test_list_page_option_checks(mode: str) -> None:
+    def never(req: httpx.Request) -> httpx.Response:
+        raise AssertionError("no request")
+
+    for bad in (0, -1, None, True, 2.5):
+        with pytest.raises(ValueError, match="limit must be a positive int"):
+            call(mode, never, "list_page", limit=bad)
+    with pytest.raises(ValueError, match="continue_token must be a non-empty str"):
+        call(mode, never, "list_page", limit=5, continue_token="")
+    with pytest.raises(ValueError, match="resource_version cannot be combined with continue_token"):
+        call(mode, never, "list_page", limit=5, continue_token="t", resource_version="3")
+    with pytest.raises(TypeError):
+        call(mode, never, "list_page")  # limit is required
+
+
+@modes
+def test_list_page_expired_token_is_typed(mode: str) -> None:
+    _, handler = recorder(lambda r: status(410, "Expired", "continue token expired"))
+    with pytest.raises(errors.Expired):
+        call(mode, handler, "list_page", limit=5, continue_token="old")

@@ -4,7 +4,7 @@
 
     cms = kfast.AsyncResourceClient(client, APIResource("", "v1", "configmaps", "ConfigMap", namespaced=True))
     await cms.create({"metadata": {"name": "a"}})
-    async for item in cms.iter_list(limit=100): ...
+    async for item in cms.iter_list(page_size=100): ...
     async with cms.watch(timeout_seconds=60) as w:
         async for ev in w: ...
 
@@ -56,14 +56,16 @@ class AsyncResourceClient(ResourceBase):
         return await self._call(self._rq.get(name, namespace=namespace, resource_version=resource_version))
 
     async def list(self, *, namespace: str | None = None, label_selector: str | None = None,
-             field_selector: str | None = None, limit: int | None = 500,
+             field_selector: str | None = None, page_size: int | None = 500,
              resource_version: str | None = None, resource_version_match: str | None = None,
              timeout_seconds: int | None = None) -> Obj:
         """The whole collection as one list object (kind, apiVersion, metadata with the
-        list's resourceVersion, items), fetched ``limit`` objects per request (None or 0:
-        one unpaged request). All pages belong to one snapshot; if a continue token expires
-        while paging, the result is that of one full unpaged list instead (client-go)."""
-        pager = self._pager(namespace, limit, label_selector=label_selector, field_selector=field_selector,
+        list's resourceVersion, items): every page, fetched ``page_size`` objects per request
+        (None or 0: one unpaged request). All pages belong to one snapshot; if a continue
+        token expires while paging, the result is that of one full unpaged list instead
+        (client-go). For one page of at most N objects (client-go's ``Limit``), use
+        :meth:`list_page`."""
+        pager = self._pager(namespace, page_size, label_selector=label_selector, field_selector=field_selector,
                             resource_version=resource_version, resource_version_match=resource_version_match,
                             timeout_seconds=timeout_seconds)
         merged = Merged()
@@ -72,10 +74,11 @@ class AsyncResourceClient(ResourceBase):
         return merged.result()
 
     def iter_list(self, *, namespace: str | None = None, label_selector: str | None = None,
-                  field_selector: str | None = None, limit: int | None = 500,
+                  field_selector: str | None = None, page_size: int | None = 500,
                   resource_version: str | None = None, resource_version_match: str | None = None,
                   timeout_seconds: int | None = None) -> AsyncIterator[Obj]:
-        """The items of the collection, one page in memory at a time.
+        """The items of the collection, ``page_size`` per request, one page in memory at a
+        time (stop iterating to stop fetching).
 
         Guarantee: each object key (namespace/name) is yielded at most once, in key order.
         Normally all items come from one snapshot. If a continue token expires mid-way
@@ -83,7 +86,7 @@ class AsyncResourceClient(ResourceBase):
         first asked for (a newer snapshot), skipping the keys up to the last one already
         yielded: an object created meanwhile with a key before that point is not yielded,
         and one deleted meanwhile after it is not yielded either."""
-        pager = self._pager(namespace, limit, label_selector=label_selector, field_selector=field_selector,
+        pager = self._pager(namespace, page_size, label_selector=label_selector, field_selector=field_selector,
                             resource_version=resource_version, resource_version_match=resource_version_match,
                             timeout_seconds=timeout_seconds)
         return self._iter_items(pager)
@@ -92,6 +95,17 @@ class AsyncResourceClient(ResourceBase):
         async for page in adrive(self._client, list_steps(self._client._core, pager)):
             for item in unseen(page, pager.skip_through if page.restart else None):
                 yield item
+
+    async def list_page(self, *, limit: int, continue_token: str | None = None, namespace: str | None = None,
+                        label_selector: str | None = None, field_selector: str | None = None,
+                        resource_version: str | None = None, resource_version_match: str | None = None,
+                        timeout_seconds: int | None = None) -> Obj:
+        """ONE LIST request, answered as the server sent it; see :meth:`ResourceClient.list_page`."""
+        req = self._list_page_request(namespace, limit, continue_token, label_selector=label_selector,
+                                      field_selector=field_selector, resource_version=resource_version,
+                                      resource_version_match=resource_version_match,
+                                      timeout_seconds=timeout_seconds)
+        return await self._call(req)
 
     def watch(self, *, namespace: str | None = None, label_selector: str | None = None,
               field_selector: str | None = None, resource_version: str | None = None,

@@ -48,19 +48,39 @@ def test_pagination_over_more_than_one_page(mode: str, cluster: Cluster, admin: 
             seen: list[Any] = []
             on_response(make, seen.append)
             cms = make(CONFIGMAPS)
-            out = await v(cms.list(limit=10))
+            out = await v(cms.list(page_size=10))
             assert names(out["items"]) == expected and out["kind"] == "ConfigMapList"
             assert "continue" not in out["metadata"] and out["metadata"]["resourceVersion"]
             assert [r.request.url.params.get("limit") for r in seen] == ["10"] * 3
             assert [bool(r.request.url.params.get("continue")) for r in seen] == [False, True, True]
             seen.clear()
-            items = await take(cms.iter_list(limit=10, label_selector="!absent"))
+            items = await take(cms.iter_list(page_size=10, label_selector="!absent"))
             assert names(items) == expected and len(seen) == 3
             # Across namespaces, with a field selector, unpaged.
             everywhere = await v(cms.list(namespace=ALL_NAMESPACES, field_selector="metadata.name=cm-07",
-                                          limit=None))
+                                          page_size=None))
             pairs = [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in everywhere["items"]]
             assert (namespace, "cm-07") in pairs and {n for _, n in pairs} == {"cm-07"}
+    run(scenario())
+
+
+@modes
+def test_list_page_returns_one_page_and_its_continue_token(mode: str, cluster: Cluster, admin: httpx.Client,
+                                                           namespace: str) -> None:
+    expected = fill(admin, namespace, 12)
+
+    async def scenario() -> None:
+        async with clients(mode, config(cluster, namespace)) as make:
+            seen: list[Any] = []
+            on_response(make, seen.append)
+            cms = make(CONFIGMAPS)
+            first = await v(cms.list_page(limit=1))
+            assert names(first["items"]) == expected[:1] and len(seen) == 1
+            assert first["metadata"]["continue"] and first["metadata"]["remainingItemCount"] == 11
+            rest = await v(cms.list_page(limit=20, continue_token=first["metadata"]["continue"]))
+            assert names(rest["items"]) == expected[1:] and "continue" not in rest["metadata"]
+            assert rest["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+            assert len(seen) == 2
     run(scenario())
 
 
@@ -85,7 +105,7 @@ def test_expired_continue_token_falls_back_to_a_full_list(mode: str, nocache: Cl
                 on_response(make, lambda r: statuses.append(
                     (r.status_code, bool(r.request.url.params.get("continue")), r.request.url.params.get("limit"))))
                 on_response(make, compact_after_first_page)
-                out = await v(cms.list(limit=10))
+                out = await v(cms.list(page_size=10))
                 # The paged list expired; the answer is one full list (newer snapshot).
                 assert statuses == [(200, False, "10"), (410, True, "10"), (200, False, None)]
                 assert names(out["items"]) == sorted([f"cm-{i:02d}" for i in range(25)] + ["cm-00a", "zz-late"])
@@ -93,7 +113,7 @@ def test_expired_continue_token_falls_back_to_a_full_list(mode: str, nocache: Cl
                     admin.delete(f"/api/v1/namespaces/{ns}/configmaps/{name}")
                 compacted.clear()
                 statuses.clear()
-                items = await take(cms.iter_list(limit=10))
+                items = await take(cms.iter_list(page_size=10))
                 assert statuses == [(200, False, "10"), (410, True, "10"), (200, False, None)]
                 got = names(items)
                 # Each key at most once, in order: the first page, then the rest of the
