@@ -48,8 +48,21 @@ def _unknown_scope(gvr: GroupVersionResource, why: BaseException) -> APIResource
     return APIResource(gvr.group, gvr.version, gvr.resource)
 
 
+def _check_ref(ref: object) -> None:
+    """TypeError for anything that is not a :data:`ResourceRef` (before discovery is asked)."""
+    if isinstance(ref, (str, APIResource, GroupVersionResource, GroupVersionKind)):
+        return
+    if isinstance(ref, tuple) and len(ref) == 3 and all(isinstance(p, str) for p in ref):
+        return
+    raise TypeError(
+        "a resource is named by a str ('deploy', 'deployments.apps'), a GroupVersionResource, "
+        "a GroupVersionKind, an APIResource or a (group, version, resource) tuple of str, "
+        f"not {type(ref).__name__} {ref!r:.60}")
+
+
 def resolve(mapper: RESTMapper, ref: ResourceRef) -> APIResource:
     """The APIResource ``ref`` names (see the module docstring)."""
+    _check_ref(ref)
     if isinstance(ref, APIResource):
         return ref
     if isinstance(ref, str):
@@ -65,6 +78,7 @@ def resolve(mapper: RESTMapper, ref: ResourceRef) -> APIResource:
 
 async def aresolve(mapper: AsyncRESTMapper, ref: ResourceRef) -> APIResource:
     """The asyncio twin of :func:`resolve`."""
+    _check_ref(ref)
     if isinstance(ref, APIResource):
         return ref
     if isinstance(ref, str):
