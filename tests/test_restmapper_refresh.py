@@ -219,3 +219,24 @@ def test_concurrent_async_misses_share_one_refresh() -> None:
 
     assert asyncio.run(go()) == ["widgets.v1.stable.example.com"] * 5
     assert server.paths() == ["/api", "/apis"] * 2
+
+
+@modes
+def test_a_miss_in_a_group_version_whose_discovery_failed_says_so(mode: str, mk: Any) -> None:
+    server = FakeDiscoveryServer()
+    server.add_group("metrics.example.com", ["v1"], [widget_resource("podmetrics", "PodMetrics")])
+    server.stale("metrics.example.com", "v1")  # its APIService is down
+    m = mk(mode, server)
+    for name in ("podmetrics", "podmetrics.metrics.example.com"):
+        with pytest.raises(errors.NoMatchError) as ei:
+            m.resource_for(name)
+        assert f"the server doesn't have a resource type {name!r} (discovery of metrics.example.com/v1 " \
+               "failed, the resource may be served there: metrics.example.com/v1: stale" in str(ei.value)
+    with pytest.raises(errors.NoMatchError, match="discovery of metrics.example.com/v1 failed"):
+        m.resource_for_gvr(GroupVersionResource("metrics.example.com", "v1", "podmetrics"))
+    with pytest.raises(errors.NoMatchError, match="discovery of metrics.example.com/v1 failed"):
+        m.resource_for_kind(GroupVersionKind("metrics.example.com", "v1", "PodMetrics"))
+    # A miss elsewhere does not blame it.
+    with pytest.raises(errors.NoMatchError) as ei:
+        m.resource_for("nosuch.apps")
+    assert "discovery of" not in str(ei.value)

@@ -88,17 +88,22 @@ class MapperIndex:
     def resource_for(self, name: str) -> APIResource:
         if not name.strip():
             raise errors.NoMatchError("an empty resource name matches nothing", name)
+        searched: set[str] = set()
         for res, version, group in parse_name(name):
-            found = self._match(name, res, version, self._groups(group), _NAME_TIERS)
+            groups = self._groups(group)
+            searched.update(groups)
+            found = self._match(name, res, version, groups, _NAME_TIERS)
             if found is not None:
                 return found
-        raise errors.NoMatchError(f"the server doesn't have a resource type {name!r}", name)
+        raise errors.NoMatchError(f"the server doesn't have a resource type {name!r}"
+                                  f"{self._failed_hint(searched)}", name)
 
     def resource_for_gvr(self, gvr: GroupVersionResource) -> APIResource:
         """An exact group; the version when given (else rule 2); the resource by any name."""
         found = self._match(str(gvr), gvr.resource.lower(), gvr.version or None, [gvr.group], _NAME_TIERS)
         if found is None:
-            raise errors.NoMatchError(f"the server doesn't serve {str(gvr)!r}", str(gvr))
+            raise errors.NoMatchError(f"the server doesn't serve {str(gvr)!r}{self._failed_hint({gvr.group})}",
+                                      str(gvr))
         return found
 
     def resource_for_kind(self, gvk: GroupVersionKind) -> APIResource:
@@ -108,7 +113,8 @@ class MapperIndex:
         found = (self._match(str(gvk), gvk.kind, version, [gvk.group], [_by_kind_exact])
                  or self._match(str(gvk), gvk.kind.lower(), version, [gvk.group], [_by_kind]))
         if found is None:
-            raise errors.NoMatchError(f"no resource of kind {str(gvk)!r} is served", str(gvk))
+            raise errors.NoMatchError(f"no resource of kind {str(gvk)!r} is served{self._failed_hint({gvk.group})}",
+                                      str(gvk))
         return found
 
     def resources_for_category(self, category: str) -> list[APIResource]:
@@ -117,6 +123,16 @@ class MapperIndex:
         return [r for g in self.group_names for r in self.chosen[g].values() if category in r.categories]
 
     # -- matching ----------------------------------------------------------------------
+
+    def _failed_hint(self, groups: set[str]) -> str:
+        """Why a miss may not be one: the group-versions searched whose discovery failed (an
+        aggregated API that is down serves nothing kfast can see)."""
+        failed = self.data.failed
+        gvs = [gv for gv in failed if gv.rpartition("/")[0] in groups]
+        if not gvs:
+            return ""
+        said = "; ".join(f"{gv}: {failed[gv]}" for gv in gvs)
+        return f" (discovery of {', '.join(gvs)} failed, the resource may be served there: {said})"
 
     def _groups(self, spec: str | None) -> list[str]:
         if spec is None:
