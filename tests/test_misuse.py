@@ -159,3 +159,20 @@ def test_an_apply_conflict_from_the_server_has_causes(mode: str) -> None:
     with pytest.raises(errors.Conflict) as ei:
         call(mode, handler, "apply", obj, field_manager="me")
     assert [c["field"] for c in ei.value.causes] == [".data.k"]
+
+
+@pytest.mark.parametrize("bad", [None, 3])
+def test_scale_clients_refuse_a_name_that_is_not_a_str_before_discovery(bad: Any) -> None:
+    with Client(config(), transport=httpx.MockTransport(never)) as k:
+        with pytest.raises(TypeError, match="object name must be a str"):
+            ScaleClient(k).get("deploy", bad)
+        with pytest.raises(TypeError, match="object name must be a str"):
+            ScaleClient(k).update("deploy", bad, 2)
+
+    async def run() -> None:
+        async with AsyncClient(config(), transport=httpx.MockTransport(never)) as k:
+            with pytest.raises(TypeError, match="object name must be a str"):
+                await AsyncScaleClient(k).get("deploy", bad)
+            with pytest.raises(TypeError, match="object name must be a str"):
+                await AsyncScaleClient(k).update("deploy", bad, 2)
+    asyncio.run(run())
