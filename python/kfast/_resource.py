@@ -199,7 +199,8 @@ class ResourceClient(ResourceBase):
         return self._call(self._rq.replace(obj, namespace=namespace, dry_run=dry_run, field_manager=field_manager,
                                            field_validation=field_validation))
 
-    def patch(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType | None = None,
+    def patch(self, name: str, body: Any, *, namespace: str | None = None,
+              patch_type: PatchType | None = None,
               field_manager: str | None = None, force: bool | None = None, dry_run: bool = False,
               field_validation: str | None = None, subresource: str | None = None) -> Obj:
         """PATCH with ``patch_type`` "strategic" (built-in kinds only), "merge" (RFC 7386),
@@ -249,7 +250,8 @@ class ResourceClient(ResourceBase):
         return self._call(self._rq.replace(obj, namespace=namespace, subresource="status", dry_run=dry_run,
                                            field_manager=field_manager, field_validation=field_validation))
 
-    def patch_status(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType | None = "merge",
+    def patch_status(self, name: str, body: Any, *, namespace: str | None = None,
+                     patch_type: PatchType | None = "merge",
                      field_manager: str | None = None, force: bool | None = None, dry_run: bool = False,
                      field_validation: str | None = None) -> Obj:
         """PATCH ``<name>/status`` (default "merge", which custom resources accept too)."""
@@ -268,7 +270,8 @@ class ResourceClient(ResourceBase):
                                            dry_run=dry_run, field_manager=field_manager,
                                            field_validation=field_validation))
 
-    def patch_scale(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType | None = "merge",
+    def patch_scale(self, name: str, body: Any, *, namespace: str | None = None,
+                    patch_type: PatchType | None = "merge",
                     field_manager: str | None = None, force: bool | None = None, dry_run: bool = False) -> Obj:
         """PATCH the ``Scale``, e.g. ``{"spec": {"replicas": 3}}``."""
         return self.patch(name, body, namespace=namespace, patch_type=patch_type, field_manager=field_manager,

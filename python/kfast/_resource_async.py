@@ -143,7 +143,8 @@ class AsyncResourceClient(ResourceBase):
         return await self._call(self._rq.replace(obj, namespace=namespace, dry_run=dry_run, field_manager=field_manager,
                                            field_validation=field_validation))
 
-    async def patch(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType | None = None,
+    async def patch(self, name: str, body: Any, *, namespace: str | None = None,
+                    patch_type: PatchType | None = None,
               field_manager: str | None = None, force: bool | None = None, dry_run: bool = False,
               field_validation: str | None = None, subresource: str | None = None) -> Obj:
         """PATCH with ``patch_type`` "strategic" (built-in kinds only), "merge" (RFC 7386),
@@ -193,7 +194,8 @@ class AsyncResourceClient(ResourceBase):
         return await self._call(self._rq.replace(obj, namespace=namespace, subresource="status", dry_run=dry_run,
                                            field_manager=field_manager, field_validation=field_validation))
 
-    async def patch_status(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType | None = "merge",
+    async def patch_status(self, name: str, body: Any, *, namespace: str | None = None,
+                           patch_type: PatchType | None = "merge",
                      field_manager: str | None = None, force: bool | None = None, dry_run: bool = False,
                      field_validation: str | None = None) -> Obj:
         """PATCH ``<name>/status`` (default "merge", which custom resources accept too)."""
@@ -212,7 +214,8 @@ class AsyncResourceClient(ResourceBase):
                                            dry_run=dry_run, field_manager=field_manager,
                                            field_validation=field_validation))
 
-    async def patch_scale(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType | None = "merge",
+    async def patch_scale(self, name: str, body: Any, *, namespace: str | None = None,
+                          patch_type: PatchType | None = "merge",
                     field_manager: str | None = None, force: bool | None = None, dry_run: bool = False) -> Obj:
         """PATCH the ``Scale``, e.g. ``{"spec": {"replicas": 3}}``."""
         return await self.patch(name, body, namespace=namespace, patch_type=patch_type, field_manager=field_manager,
