@@ -92,7 +92,7 @@ def kfast_rest(url: str, limit: int) -> tuple[int, int, Any]:
 
     cms = APIResource("", "v1", "configmaps", "ConfigMap", namespaced=True)
     with kfast.Client(kfast.Config.for_url(url)) as client:
-        out = kfast.ResourceClient(client, cms).list(namespace=kfast.ALL_NAMESPACES, limit=limit)
+        out = kfast.ResourceClient(client, cms).list(namespace=kfast.ALL_NAMESPACES, page_size=limit)
     items = out["items"]
     return len(items), 0, items
 

@@ -271,3 +271,56 @@ def test_a_directory_where_a_file_should_be_is_a_miss(tmp_path: Path) -> None:
     assert cache.read_groups() is None
     cache.write_groups(APIGroupList())  # cannot replace a directory: logged, not raised
     assert (host / "servergroups.json").is_dir()
+
+
+@modes
+def test_entries_carry_namespaced_and_subresources_their_parents_singular_name(mode: str, tmp_path: Path) -> None:
+    with_discovery(mode, FakeDiscoveryServer(), lambda d: d.discover(), cache_dir=tmp_path)
+    host = tmp_path / HOST_DIR
+    core = json.loads((host / "v1/serverresources.json").read_bytes())["resources"]
+    by_name = {e["name"]: e for e in core}
+    # kubectl writes "namespaced": false (Go's field has no omitempty).
+    assert by_name["nodes"]["namespaced"] is False and by_name["pods"]["namespaced"] is True
+    assert by_name["nodes/status"]["namespaced"] is False
+    assert by_name["pods/log"]["singularName"] == "pod" and by_name["pods/status"]["singularName"] == "pod"
+    for path in host.rglob("serverresources.json"):
+        for e in json.loads(path.read_bytes())["resources"]:
+            assert isinstance(e["namespaced"], bool), (path, e["name"])
+            if "/" in e["name"]:
+                parent = next(p for p in json.loads(path.read_bytes())["resources"]
+                              if p["name"] == e["name"].split("/")[0])
+                assert e["singularName"] == parent["singularName"], (path, e["name"])
+
+
+def test_an_entry_without_namespaced_reads_as_cluster_scoped(tmp_path: Path) -> None:
+    from kfast._discovery_docs import api_resources
+
+    import msgspec
+    doc = msgspec.json.decode(b'{"groupVersion": "v1", "resources": [{"name": "x", "kind": "X", "verbs": []}]}',
+                              type=APIResourceList)
+    (res,) = api_resources(doc)
+    assert res.namespaced is False
+
+
+@modes
+def test_every_directory_the_cache_creates_is_0750(mode: str, tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        with_discovery(mode, FakeDiscoveryServer(), lambda d: d.discover(), cache_dir=tmp_path / "new" / "parent")
+    finally:
+        os.umask(old)
+    host = tmp_path / "new" / "parent" / HOST_DIR
+    dirs = [tmp_path / "new", tmp_path / "new" / "parent", host, host / "apps", host / "apps" / "v1", host / "v1"]
+    for d in dirs:
+        assert d.stat().st_mode & 0o777 == 0o750, d
+    assert all(p.stat().st_mode & 0o777 == 0o750 for p in host.rglob("*") if p.is_dir())
+
+
+@modes
+def test_cache_dir_expands_the_home_directory(mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = with_discovery(mode, FakeDiscoveryServer(), lambda d: d.cache_path, cache_dir="~/kcache")
+    assert path == tmp_path / "kcache" / HOST_DIR
+    with_discovery(mode, FakeDiscoveryServer(), lambda d: d.discover(), cache_dir="~/kcache")
+    assert (tmp_path / "kcache" / HOST_DIR / "servergroups.json").is_file()
+    assert not Path("~").exists()

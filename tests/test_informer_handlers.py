@@ -188,3 +188,61 @@ def test_metrics_count_watch_events_by_type(sim: Simulator, watch_list: bool, tr
                                     "BOOKMARK": m0.events_by_type["BOOKMARK"] + 1}
         assert m.bookmarks == m.events_by_type["BOOKMARK"]
         assert m.as_dict()["events_by_type"] == m.events_by_type and m.initial_events_timeouts == 0
+
+
+def _slow_adds(adds: list[str]) -> Callable[[kfast.ObjectView, bool], None]:
+    def on_add(o: kfast.ObjectView, initial: bool) -> None:
+        time.sleep(0.004)  # 50 pods: ~0.2 s of delivery after the store has synced
+        adds.append(o.key)
+    return on_add
+
+
+def test_factory_wait_for_cache_sync_waits_for_the_handlers_too(sim: Simulator) -> None:
+    # The README's snippet: reg.has_synced() right after wait_for_cache_sync() is True.
+    with kfast.SharedInformerFactory(kfast.Config.for_url(sim.url), resolver=lambda n: kfast.GroupVersionResource(
+            "", "v1", n)) as f:
+        pods = f.for_resource("pods")
+        adds: list[str] = []
+        reg = pods.add_event_handler(on_add=_slow_adds(adds))
+        f.start()
+        assert list(f.wait_for_cache_sync(10).values()) == [True]
+        assert reg.has_synced() and len(adds) == 50
+        assert sorted(adds) == sorted(sim.keys())
+
+
+def test_informer_wait_for_sync_waits_for_handlers_registered_before_it(sim: Simulator) -> None:
+    inf = kfast.SharedIndexInformer(kfast.Config.for_url(sim.url), "pods")
+    adds: list[str] = []
+    reg = inf.add_event_handler(on_add=_slow_adds(adds))
+    with inf:
+        assert inf.wait_for_sync(10)
+        assert reg.has_synced() and len(adds) == 50
+        # A late handler is replayed; a wait made after it was added waits for its replay.
+        late_adds: list[str] = []
+        late = inf.add_event_handler(on_add=_slow_adds(late_adds))
+        assert inf.wait_for_sync(10)
+        assert late.has_synced() and len(late_adds) == 50
+
+
+def test_informer_wait_for_sync_async_waits_for_handlers(sim: Simulator) -> None:
+    import asyncio
+
+    inf = kfast.SharedIndexInformer(kfast.Config.for_url(sim.url), "pods")
+    adds: list[str] = []
+    reg = inf.add_event_handler(on_add=_slow_adds(adds))
+
+    async def run() -> None:
+        async with inf:
+            assert await inf.wait_for_sync_async(10)
+            assert reg.has_synced() and len(adds) == 50
+    asyncio.run(run())
+
+
+def test_a_removed_handler_does_not_hold_the_wait(sim: Simulator) -> None:
+    inf = kfast.SharedIndexInformer(kfast.Config.for_url(sim.url), "pods")
+    gate = threading.Event()
+    reg = inf.add_event_handler(on_add=lambda o, i: gate.wait(0.5))
+    with inf:
+        reg.remove()
+        assert inf.wait_for_sync(10)
+        gate.set()

@@ -233,8 +233,10 @@ def test_list_option_checks(mode: str) -> None:
         call(mode, handler, "list", resource_version_match="exact", resource_version="1")
     with pytest.raises(ValueError, match="needs a resource_version"):
         call(mode, handler, "list", resource_version_match="Exact")
-    with pytest.raises(ValueError, match="limit"):
-        call(mode, handler, "list", limit=-5)
+    with pytest.raises(ValueError, match="page_size must be a non-negative int"):
+        call(mode, handler, "list", page_size=-5)
+    with pytest.raises(TypeError, match="limit"):
+        call(mode, handler, "list", limit=5)  # renamed: limit now means one page (list_page)
     with pytest.raises(ValueError, match="timeout_seconds"):
         call(mode, handler, "list", timeout_seconds=1.5)
 

@@ -12,6 +12,7 @@ from _rest_mock import CONFIGMAPS, call, chunked, cm, config, ev, modes, recorde
 
 from kfast import ALL_NAMESPACES, WatchEvent, errors
 from kfast._client import Client
+from kfast._resource import ResourceClient
 from kfast._gvk import APIResource
 from kfast._rest_core import RestRequests
 from kfast._watch import WatchState
@@ -47,7 +48,7 @@ def test_list_follows_continue_and_merges(mode: str) -> None:
         return page([cm("e", "5")])
 
     seen, handler = recorder(answer)
-    out = call(mode, handler, "list", namespace=ALL_NAMESPACES, limit=2, label_selector="app=x",
+    out = call(mode, handler, "list", namespace=ALL_NAMESPACES, page_size=2, label_selector="app=x",
                resource_version="0", resource_version_match="NotOlderThan")
     assert out["kind"] == "ConfigMapList" and out["apiVersion"] == "v1"
     assert out["metadata"] == {"resourceVersion": "100"}  # no continue, no remainingItemCount
@@ -63,7 +64,7 @@ def test_list_follows_continue_and_merges(mode: str) -> None:
 @modes
 def test_unpaged_list(mode: str) -> None:
     seen, handler = recorder(lambda r: page([cm("a", "1")]))
-    out = call(mode, handler, "list", limit=None)
+    out = call(mode, handler, "list", page_size=None)
     assert [i["metadata"]["name"] for i in out["items"]] == ["a"]
     assert "limit" not in seen[0].url.params and seen[0].url.path == "/api/v1/namespaces/team/configmaps"
 
@@ -85,7 +86,7 @@ def expiring(first_rv: str = "5") -> tuple[list[httpx.Request], Any]:
 @modes
 def test_list_falls_back_to_one_full_list_when_the_continue_token_expired(mode: str) -> None:
     seen, handler = expiring()
-    out = call(mode, handler, "list", limit=2, resource_version="5", resource_version_match="NotOlderThan")
+    out = call(mode, handler, "list", page_size=2, resource_version="5", resource_version_match="NotOlderThan")
     assert out["metadata"]["resourceVersion"] == "200"
     assert [i["metadata"]["name"] for i in out["items"]] == ["a", "a1", "b", "c", "d"]
     assert len(seen) == 3
@@ -96,7 +97,7 @@ def test_list_falls_back_to_one_full_list_when_the_continue_token_expired(mode: 
 @modes
 def test_iter_list_does_not_repeat_keys_after_the_fallback(mode: str) -> None:
     seen, handler = expiring()
-    items = call(mode, handler, "iter_list", limit=2)
+    items = call(mode, handler, "iter_list", page_size=2)
     assert [(i["metadata"]["name"], i["metadata"]["resourceVersion"]) for i in items] == \
         [("a", "1"), ("b", "2"), ("c", "3"), ("d", "9")]
     assert len(seen) == 3
@@ -105,7 +106,7 @@ def test_iter_list_does_not_repeat_keys_after_the_fallback(mode: str) -> None:
 @modes
 def test_iter_list_is_lazy_and_pages_on_demand(mode: str) -> None:
     seen, handler = recorder(lambda r: page([cm("a", "1"), cm("b", "2")], cont="t"))
-    items = call(mode, handler, "iter_list", limit=2, max_items=3)
+    items = call(mode, handler, "iter_list", page_size=2, max_items=3)
     assert len(items) == 3 and len(seen) == 2
 
 
@@ -125,7 +126,7 @@ def test_a_second_expiry_during_the_fallback_is_an_error(mode: str) -> None:
 
     _, handler = recorder(answer)
     with pytest.raises(errors.Expired):
-        call(mode, handler, "list", limit=1)
+        call(mode, handler, "list", page_size=1)
 
 
 # -- watches ----------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ def test_watch_decodes_split_bodies_and_resumes_from_the_last_rv(mode: str) -> N
 
     seen, handler = recorder(answer)
     events = call(mode, handler, "watch", namespace="ns", label_selector="app=x", resource_version="9",
-                  timeout_seconds=600, server_timeout_seconds=30, max_items=4)
+                  timeout_seconds=600, server_timeout_seconds=30, max_items=4, yield_bookmarks=True)
     assert [(e.type, e.object["metadata"]["resourceVersion"]) for e in events] == \
         [("ADDED", "10"), ("MODIFIED", "11"), ("BOOKMARK", "12"), ("DELETED", "13")]
     assert isinstance(events[0], WatchEvent) and events[1].object == uni
@@ -154,6 +155,41 @@ def test_watch_decodes_split_bodies_and_resumes_from_the_last_rv(mode: str) -> N
     assert p == {"labelSelector": "app=x", "resourceVersion": "9", "timeoutSeconds": "30",
                  "allowWatchBookmarks": "true", "watch": "true"}
     assert seen[0].url.path == "/api/v1/namespaces/ns/configmaps"
+
+
+@modes
+def test_watch_hides_bookmarks_by_default_but_resumes_from_them(mode: str) -> None:
+    body1 = ev("ADDED", cm("a", "10")) + bookmark("12")
+    body2 = bookmark("14") + ev("MODIFIED", cm("a", "15")) + bookmark("16")
+
+    def answer(req: httpx.Request) -> httpx.Response:
+        return chunked([body1] if len(seen) == 1 else [body2])
+
+    seen, handler = recorder(answer)
+    events = call(mode, handler, "watch", resource_version="9", max_items=2)
+    # The README's loop: every event has a whole object with a name.
+    assert [(e.type, e.object["metadata"]["name"], e.object["metadata"]["resourceVersion"])
+            for e in events] == [("ADDED", "a", "10"), ("MODIFIED", "a", "15")]
+    assert seen[0].url.params["allowWatchBookmarks"] == "true"  # still asked for
+    assert [r.url.params["resourceVersion"] for r in seen] == ["9", "12"]  # resumed at the bookmark
+
+
+@modes
+def test_watch_of_nothing_but_bookmarks_yields_nothing_and_keeps_the_rv(mode: str) -> None:
+    seen, handler = recorder(lambda r: chunked([bookmark("7")]))
+    events = call(mode, handler, "watch", resource_version="1", timeout_seconds=2)
+    assert events == []
+    assert len(seen) > 1 and all(r.url.params["resourceVersion"] == "7" for r in seen[1:])
+
+
+def test_watch_resource_version_follows_hidden_bookmarks() -> None:
+    body = ev("ADDED", cm("a", "10")) + bookmark("12")
+    with Client(config(), transport=httpx.MockTransport(lambda r: chunked([body]))) as c:
+        with ResourceClient(c, CONFIGMAPS).watch(resource_version="9") as w:
+            first = next(iter(w))
+            assert first.type == "ADDED" and first.object["metadata"]["resourceVersion"] == "10"
+            # The bookmark in the same chunk was read with it: the resume point moved on.
+            assert w.resource_version == "12"
 
 
 @modes
@@ -191,7 +227,8 @@ def test_watch_metadata_only_and_initial_events(mode: str) -> None:
         return chunked([ev("MODIFIED", {**pom, "metadata": {**pom["metadata"], "resourceVersion": "5"}})])
 
     seen, handler = recorder(answer)
-    events = call(mode, handler, "watch", metadata_only=True, send_initial_events=True, max_items=3)
+    events = call(mode, handler, "watch", metadata_only=True, send_initial_events=True, max_items=3,
+                  yield_bookmarks=True)
     assert [e.type for e in events] == ["ADDED", "BOOKMARK", "MODIFIED"]
     assert events[1].object["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
     assert seen[0].headers["Accept"].startswith("application/json;as=PartialObjectMetadata;")
@@ -271,7 +308,7 @@ def test_watch_over_a_short_timeout_ends_by_itself(mode: str) -> None:
     # Each request ends at once after a bookmark; the watch resumes until less than a
     # second of its 2 s is left.
     seen, handler = recorder(lambda r: chunked([bookmark("7")]))
-    events = call(mode, handler, "watch", resource_version="1", timeout_seconds=2)
+    events = call(mode, handler, "watch", resource_version="1", timeout_seconds=2, yield_bookmarks=True)
     assert events and all(e.type == "BOOKMARK" for e in events)
     assert seen[0].url.params["timeoutSeconds"] == "2"
     assert len(seen) > 1 and all(r.url.params["resourceVersion"] == "7" for r in seen[1:])
@@ -295,3 +332,44 @@ def test_scope_unknown_resources_watch_without_namespace() -> None:
         st = WatchState(RestRequests(c, res), None, resource_version="3")
         req = st.next_request()
         assert req is not None and req.url.path == "/apis/example.com/v1/widgets"
+
+
+@modes
+def test_list_page_is_one_request_answered_as_sent(mode: str) -> None:
+    page = {"kind": "ConfigMapList", "apiVersion": "v1",
+            "metadata": {"resourceVersion": "40", "continue": "tok1", "remainingItemCount": 7},
+            "items": [cm("a", "3")]}
+    seen, handler = recorder(lambda r: httpx.Response(200, json=page))
+    out = call(mode, handler, "list_page", limit=1, label_selector="app=x", resource_version="0")
+    assert out == page  # continue and remainingItemCount kept
+    (req,) = seen
+    assert dict(req.url.params) == {"limit": "1", "labelSelector": "app=x", "resourceVersion": "0"}
+    seen2, handler2 = recorder(lambda r: httpx.Response(200, json={**page, "metadata": {"resourceVersion": "40"}}))
+    out2 = call(mode, handler2, "list_page", limit=1, continue_token="tok1", namespace=ALL_NAMESPACES)
+    assert out2["metadata"] == {"resourceVersion": "40"}
+    (req2,) = seen2
+    assert req2.url.path == "/api/v1/configmaps"
+    assert dict(req2.url.params) == {"limit": "1", "continue": "tok1"}
+
+
+@modes
+def test_list_page_option_checks(mode: str) -> None:
+    def never(req: httpx.Request) -> httpx.Response:
+        raise AssertionError("no request")
+
+    for bad in (0, -1, None, True, 2.5):
+        with pytest.raises(ValueError, match="limit must be a positive int"):
+            call(mode, never, "list_page", limit=bad)
+    with pytest.raises(ValueError, match="continue_token must be a non-empty str"):
+        call(mode, never, "list_page", limit=5, continue_token="")
+    with pytest.raises(ValueError, match="resource_version cannot be combined with continue_token"):
+        call(mode, never, "list_page", limit=5, continue_token="t", resource_version="3")
+    with pytest.raises(TypeError):
+        call(mode, never, "list_page")  # limit is required
+
+
+@modes
+def test_list_page_expired_token_is_typed(mode: str) -> None:
+    _, handler = recorder(lambda r: status(410, "Expired", "continue token expired"))
+    with pytest.raises(errors.Expired):
+        call(mode, handler, "list_page", limit=5, continue_token="old")

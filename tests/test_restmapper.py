@@ -105,14 +105,51 @@ def test_a_name_in_several_non_core_groups_is_ambiguous_and_lists_candidates() -
     assert str(idx.resource_for("Widget.v1.b.example.com").gvr) == "widgets.v1.b.example.com"
 
 
-def test_the_core_group_wins_but_other_built_in_groups_do_not() -> None:
+def test_the_core_group_wins_then_the_built_in_groups(caplog: pytest.LogCaptureFixture) -> None:
     idx = with_groups(("example.com", ["v1"], [widget_resource("pods", "Pod", short_names=("deploy",))]))
-    assert str(idx.resource_for("pods").gvr) == "pods.v1"
-    assert str(idx.resource_for("Pod").gvr) == "pods.v1"
-    assert str(idx.resource_for("pods.example.com").gvr) == "pods.v1.example.com"
+    with caplog.at_level("WARNING", logger="kfast.discovery"):
+        assert str(idx.resource_for("pods").gvr) == "pods.v1"
+        assert str(idx.resource_for("Pod").gvr) == "pods.v1"
+        assert str(idx.resource_for("pods.example.com").gvr) == "pods.v1.example.com"
+        # A CRD's short name clashes with apps' deployments: the built-in group wins (kubectl).
+        assert str(idx.resource_for("deploy").gvr) == "deployments.v1.apps"
+        assert str(idx.resource_for("deploy").gvr) == "deployments.v1.apps"
+    shadowed = [r.getMessage() for r in caplog.records]
+    assert shadowed == [
+        "'pods' means pods.v1; it could also match lower priority resource pods.v1.example.com "
+        "(qualify the name as <resource>.<group> to choose)",
+        "'Pod' means pods.v1; it could also match lower priority resource pods.v1.example.com "
+        "(qualify the name as <resource>.<group> to choose)",
+        "'deploy' means deployments.v1.apps; it could also match lower priority resource "
+        "pods.v1.example.com (qualify the name as <resource>.<group> to choose)",
+    ]  # once per name, however often it is looked up
+
+
+def test_a_crd_shadowing_a_built_in_plural_loses_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    idx = with_groups(("acme.io", ["v1"], [widget_resource("deployments", "Deployment", short_names=("deploy",))]))
+    with caplog.at_level("WARNING", logger="kfast.discovery"):
+        for name in ("deploy", "deployments", "Deployment"):
+            assert str(idx.resource_for(name).gvr) == "deployments.v1.apps", name
+    assert all("deployments.v1.acme.io" in r.getMessage() for r in caplog.records)
+    assert len(caplog.records) == 3
+    assert str(idx.resource_for("deploy.acme.io").gvr) == "deployments.v1.acme.io"
+
+
+def test_core_over_another_built_in_group_is_silent(caplog: pytest.LogCaptureFixture) -> None:
+    idx = with_groups(("events.k8s.io", ["v1"], [widget_resource("events", "Event")]))
+    with caplog.at_level("WARNING", logger="kfast.discovery"):
+        assert str(idx.resource_for("events").gvr) == "events.v1"
+    assert caplog.records == []
+
+
+def test_a_clash_between_built_in_groups_is_still_ambiguous() -> None:
+    idx = with_groups(("x.k8s.io", ["v1"], [widget_resource(short_names=("wd",))]),
+                      ("y.k8s.io", ["v1"], [widget_resource(short_names=("wd",))]),
+                      ("z.example.com", ["v1"], [widget_resource(short_names=("wd",))]))
     with pytest.raises(errors.AmbiguousResourceError) as ei:
-        idx.resource_for("deploy")  # a CRD's short name clashes with apps' deployments
-    assert ei.value.candidates == ("deployments.v1.apps", "pods.v1.example.com")
+        idx.resource_for("wd")
+    # The third-party candidate ranks lower: only the clash of equal rank is listed.
+    assert ei.value.candidates == ("widgets.v1.x.k8s.io", "widgets.v1.y.k8s.io")
 
 
 def test_a_plural_beats_a_singular_which_beats_a_short_name() -> None:

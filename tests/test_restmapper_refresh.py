@@ -108,6 +108,41 @@ def test_an_ambiguous_name_does_not_refresh(mode: str, mk: Any) -> None:
 
 
 @modes
+def test_an_ambiguity_read_from_the_disk_cache_is_checked_with_the_server(mode: str, mk: Any,
+                                                                          tmp_path: Path) -> None:
+    clash = FakeDiscoveryServer()
+    clash.add_group("a.example.com", ["v1"], [widget_resource(short_names=("wd",))])
+    clash.add_group("b.example.com", ["v1"], [widget_resource(short_names=("wd",))])
+    with pytest.raises(errors.AmbiguousResourceError):
+        mk(mode, clash, tmp_path).resource_for("wd")  # writes the cache with both groups
+    # b.example.com's CRD was deleted since; the cache (6 h TTL) still lists it.
+    server = FakeDiscoveryServer()
+    server.add_group("a.example.com", ["v1"], [widget_resource(short_names=("wd",))])
+    m = mk(mode, server, tmp_path)
+    assert str(m.resource_for("wd").gvr) == "widgets.v1.a.example.com"
+    assert server.paths() == ["/api", "/apis"]  # one refresh
+    assert str(m.resource_for("widgets").gvr) == "widgets.v1.a.example.com"
+    assert server.paths() == ["/api", "/apis"]
+
+
+@modes
+def test_an_ambiguity_the_server_confirms_is_raised_after_one_refresh(mode: str, mk: Any,
+                                                                      tmp_path: Path) -> None:
+    clash = FakeDiscoveryServer()
+    clash.add_group("a.example.com", ["v1"], [widget_resource()])
+    clash.add_group("b.example.com", ["v1"], [widget_resource()])
+    with pytest.raises(errors.AmbiguousResourceError):
+        mk(mode, clash, tmp_path).resource_for("widgets")
+    m = mk(mode, clash, tmp_path)
+    clash.requests.clear()
+    for _ in range(2):
+        with pytest.raises(errors.AmbiguousResourceError) as ei:
+            m.resource_for("widgets")
+        assert ei.value.candidates == ("widgets.v1.a.example.com", "widgets.v1.b.example.com")
+    assert clash.paths() == ["/api", "/apis"]  # the disk snapshot once, then believed
+
+
+@modes
 def test_a_miss_bypasses_a_fresh_disk_cache(mode: str, mk: Any, tmp_path: Path) -> None:
     mk(mode, FakeDiscoveryServer(), tmp_path).resource_for("po")  # writes the cache
     server = FakeDiscoveryServer()
@@ -184,3 +219,24 @@ def test_concurrent_async_misses_share_one_refresh() -> None:
 
     assert asyncio.run(go()) == ["widgets.v1.stable.example.com"] * 5
     assert server.paths() == ["/api", "/apis"] * 2
+
+
+@modes
+def test_a_miss_in_a_group_version_whose_discovery_failed_says_so(mode: str, mk: Any) -> None:
+    server = FakeDiscoveryServer()
+    server.add_group("metrics.example.com", ["v1"], [widget_resource("podmetrics", "PodMetrics")])
+    server.stale("metrics.example.com", "v1")  # its APIService is down
+    m = mk(mode, server)
+    for name in ("podmetrics", "podmetrics.metrics.example.com"):
+        with pytest.raises(errors.NoMatchError) as ei:
+            m.resource_for(name)
+        assert f"the server doesn't have a resource type {name!r} (discovery of metrics.example.com/v1 " \
+               "failed, the resource may be served there: metrics.example.com/v1: stale" in str(ei.value)
+    with pytest.raises(errors.NoMatchError, match="discovery of metrics.example.com/v1 failed"):
+        m.resource_for_gvr(GroupVersionResource("metrics.example.com", "v1", "podmetrics"))
+    with pytest.raises(errors.NoMatchError, match="discovery of metrics.example.com/v1 failed"):
+        m.resource_for_kind(GroupVersionKind("metrics.example.com", "v1", "PodMetrics"))
+    # A miss elsewhere does not blame it.
+    with pytest.raises(errors.NoMatchError) as ei:
+        m.resource_for("nosuch.apps")
+    assert "discovery of" not in str(ei.value)

@@ -19,6 +19,7 @@ dynamic client build on :meth:`Client.send`.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import Generator, Mapping
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
+from kfast import errors
 from kfast._config import Config, load_config
 from kfast._core import Core, Params, Read, RetryPolicy, Send, Sleep, Step
 from kfast._transport import AsyncTransport
@@ -107,6 +109,17 @@ class _Common:
         return {**(headers or {}), "Content-Type": ctype}
 
 
+def _check_timeout(timeout: object) -> None:
+    # httpx takes 0 and negative timeouts and fails every request with a confusing
+    # ReadTimeout/ConnectTimeout later: refuse them where the mistake is made.
+    if isinstance(timeout, httpx.Timeout):
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise ValueError(f"timeout must be a positive, finite number of seconds, not {timeout!r}")
+
+
 def _with_timeout(step: Send, timeout: httpx.Timeout) -> httpx.Request:
     # Requests built by Core (not by httpx.Client.build_request) carry no timeout, and
     # httpcore then waits forever: give them the client's unless the caller chose one.
@@ -117,23 +130,31 @@ def _with_timeout(step: Send, timeout: httpx.Timeout) -> httpx.Request:
 
 
 class Client(_Common):
-    """A synchronous Kubernetes API client. Thread-safe; use one per process and config."""
+    """A synchronous Kubernetes API client. Thread-safe; use one per process and config.
+
+    ``timeout`` (seconds, > 0, or an ``httpx.Timeout``) bounds connect, read, write and pool
+    waits of each request (watches and followed logs set their own read timeout); 0, a
+    negative or a non-finite number is a ValueError here. After :meth:`close`, calls raise
+    :class:`kfast.errors.ClientClosedError`."""
 
     def __init__(
         self,
         config: Config | None = None,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         warning_handler: WarningHandler | None | Literal["log-once"] = "log-once",
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        _check_timeout(timeout)
         super().__init__(config, retry=retry, warning_handler=warning_handler)
         self._http = self.config.httpx_client(transport=transport, timeout=timeout)
         self._lazy_lock = threading.Lock()
         self._dynamic: DynamicClient | None = None
 
     def close(self) -> None:
+        """Close the connections. A call made after this raises
+        :class:`kfast.errors.ClientClosedError` (a ``RuntimeError``) without sending."""
         self._http.close()
 
     def __enter__(self) -> Client:
@@ -164,6 +185,8 @@ class Client(_Common):
             finally:
                 step.response.close()
             return None
+        if self._http.is_closed:
+            raise errors.ClientClosedError("kfast.Client is closed")
         try:
             return self._http.send(_with_timeout(step, self._http.timeout), stream=step.stream)
         except httpx.HTTPError as e:
@@ -261,11 +284,12 @@ class AsyncClient(_Common):
         self,
         config: Config | None = None,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         warning_handler: WarningHandler | None | Literal["log-once"] = "log-once",
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        _check_timeout(timeout)
         super().__init__(config, retry=retry, warning_handler=warning_handler)
         cfg = self.config
         self._dynamic: AsyncDynamicClient | None = None
@@ -279,6 +303,7 @@ class AsyncClient(_Common):
         )
 
     async def close(self) -> None:
+        """Close the connections; later calls raise :class:`kfast.errors.ClientClosedError`."""
         await self._http.aclose()
 
     async def __aenter__(self) -> AsyncClient:
@@ -308,6 +333,8 @@ class AsyncClient(_Common):
             finally:
                 await step.response.aclose()
             return None
+        if self._http.is_closed:
+            raise errors.ClientClosedError("kfast.AsyncClient is closed")
         try:
             return await self._http.send(_with_timeout(step, self._http.timeout), stream=step.stream)
         except httpx.HTTPError as e:

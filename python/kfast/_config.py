@@ -243,7 +243,8 @@ class Config:
             headers["Accept-Encoding"] = "identity"
         return headers
 
-    def httpx_client(self, *, transport: httpx.BaseTransport | None = None, timeout: float = 30.0) -> httpx.Client:
+    def httpx_client(self, *, transport: httpx.BaseTransport | None = None,
+                     timeout: float | httpx.Timeout = 30.0) -> httpx.Client:
         """An httpx client for REST calls that shares this config's SSLContext and auth."""
         from kfast._transport import SyncTransport
 

@@ -176,8 +176,17 @@ class Core:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Request:
         """An ``httpx.Request`` for ``path`` (relative to the server, which may have a path
-        prefix of its own, as with ``kubectl proxy`` or Rancher), with no I/O."""
-        url = self.base_url.copy_with(raw_path=self.base_url.raw_path.rstrip(b"/") + path.encode())
+        prefix of its own, as with ``kubectl proxy`` or Rancher), with no I/O.
+
+        ValueError when no valid URL can be made: ``path`` is not a str starting with "/"
+        (it is put in the URL as given: percent-encode what it contains), or the URL would be
+        too long (a huge label selector: the server would refuse it anyway)."""
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"an API path is a str starting with '/', not {path!r}")
+        try:
+            url = self.base_url.copy_with(raw_path=self.base_url.raw_path.rstrip(b"/") + path.encode())
+        except httpx.InvalidURL as e:
+            raise ValueError(f"cannot make a URL of the path {_excerpt(path)}: {e}") from None
         merged = dict(self.headers)
         if json is not None:
             content = msgspec.json.encode(json)
@@ -185,7 +194,11 @@ class Core:
         if headers:
             merged.update(headers)
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
-        req = httpx.Request(method.upper(), url, params=query, headers=merged, content=content)
+        try:
+            req = httpx.Request(method.upper(), url, params=query, headers=merged, content=content)
+        except httpx.InvalidURL as e:
+            raise ValueError(f"cannot make a URL of {method.upper()} {_excerpt(path)} with these "
+                             f"parameters: {e}") from None
         if self.tls_server_name:
             # tls-server-name: the name sent in SNI and checked against the certificate.
             req.extensions["sni_hostname"] = self.tls_server_name
@@ -235,6 +248,10 @@ class Core:
         for value in resp.headers.get_list("Warning"):
             for text in parse_warning_header(value):
                 self.warning_handler(text)
+
+
+def _excerpt(s: str, n: int = 80) -> str:
+    return repr(s if len(s) <= n else s[:n] + "...")
 
 
 def _param(v: Any) -> Any:

@@ -64,6 +64,23 @@ def host_cache_dir(parent: str | os.PathLike[str], server: str) -> Path:
     return Path(parent).joinpath(*parts) if parts else Path(parent) / "_"
 
 
+def _mkdirs(directory: Path) -> None:
+    """``mkdir -p`` with kubectl's 0750 on every directory it creates (``os.MkdirAll(dir,
+    0750)``): Path.mkdir(parents=True) gives the parents the default mode."""
+    missing: list[Path] = []
+    d = directory
+    while not d.is_dir():
+        missing.append(d)
+        if d.parent == d:
+            break
+        d = d.parent
+    for m in reversed(missing):
+        try:
+            m.mkdir(mode=0o750)
+        except FileExistsError:
+            pass  # another process made it meanwhile
+
+
 class DiskCache:
     """Reads and writes one server's cache directory. Never raises for I/O or bad content:
     a failed read is a miss, a failed write is logged (the data is still used from memory)."""
@@ -130,7 +147,7 @@ class DiskCache:
     def _write_atomic(self, path: Path, data: bytes) -> None:
         tmp: str | None = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+            _mkdirs(path.parent)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             with os.fdopen(fd, "wb") as f:
                 f.write(data)

@@ -67,11 +67,13 @@ class APIVersions(msgspec.Struct):
 class ResourceEntry(msgspec.Struct, rename="camel", omit_defaults=True):
     """One entry of an APIResourceList: a resource, or ``"<resource>/<sub>"`` for a
     subresource. ``group``/``version`` name the response kind's when it differs (a
-    ``deployments/scale`` answers with ``autoscaling/v1`` ``Scale``)."""
+    ``deployments/scale`` answers with ``autoscaling/v1`` ``Scale``). ``namespaced`` is None
+    only when a document leaves it out (read as False); a bool is always written, as
+    kubectl writes ``"namespaced": false``."""
 
     name: str
     singular_name: str = ""
-    namespaced: bool = False
+    namespaced: bool | None = None
     group: str = ""
     version: str = ""
     kind: str = ""
@@ -208,8 +210,10 @@ def normalize_aggregated(doc: APIGroupDiscoveryList) -> Normalized:
                     short_names=list(r.short_names), categories=list(r.categories)))
                 for s in r.subresources:
                     sk = s.response_kind or _ResponseKind()
+                    # client-go gives a subresource its parent's singular name.
                     entries.append(ResourceEntry(
-                        name=f"{r.resource}/{s.subresource}", namespaced=namespaced,
+                        name=f"{r.resource}/{s.subresource}", singular_name=r.singular_resource,
+                        namespaced=namespaced,
                         group=sk.group, version=sk.version, kind=sk.kind, verbs=list(s.verbs)))
             out.lists[gv] = APIResourceList(group_version=gv, resources=entries)
     return out
@@ -255,7 +259,7 @@ def api_resources(doc: APIResourceList) -> tuple[APIResource, ...]:
             subs.setdefault(parent, []).append(sub)
     return tuple(
         APIResource(
-            group=group, version=version, resource=e.name, kind=e.kind, namespaced=e.namespaced,
+            group=group, version=version, resource=e.name, kind=e.kind, namespaced=bool(e.namespaced),
             singular=e.singular_name or e.kind.lower(), short_names=tuple(e.short_names),
             categories=tuple(e.categories), verbs=tuple(e.verbs),
             subresources=tuple(subs.get(e.name, ())))

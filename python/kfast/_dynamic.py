@@ -26,7 +26,7 @@ from typing import Any
 
 from kfast import errors
 from kfast._client import AsyncClient, Client
-from kfast._gvk import APIResource, GroupVersionKind, GroupVersionResource
+from kfast._gvk import APIResource, GroupVersionKind, GroupVersionResource, check_name
 from kfast._resource import ResourceClient
 from kfast._resource_async import AsyncResourceClient
 from kfast._restmapper import AsyncRESTMapper, RESTMapper
@@ -48,8 +48,21 @@ def _unknown_scope(gvr: GroupVersionResource, why: BaseException) -> APIResource
     return APIResource(gvr.group, gvr.version, gvr.resource)
 
 
+def _check_ref(ref: object) -> None:
+    """TypeError for anything that is not a :data:`ResourceRef` (before discovery is asked)."""
+    if isinstance(ref, (str, APIResource, GroupVersionResource, GroupVersionKind)):
+        return
+    if isinstance(ref, tuple) and len(ref) == 3 and all(isinstance(p, str) for p in ref):
+        return
+    raise TypeError(
+        "a resource is named by a str ('deploy', 'deployments.apps'), a GroupVersionResource, "
+        "a GroupVersionKind, an APIResource or a (group, version, resource) tuple of str, "
+        f"not {type(ref).__name__} {ref!r:.60}")
+
+
 def resolve(mapper: RESTMapper, ref: ResourceRef) -> APIResource:
     """The APIResource ``ref`` names (see the module docstring)."""
+    _check_ref(ref)
     if isinstance(ref, APIResource):
         return ref
     if isinstance(ref, str):
@@ -65,6 +78,7 @@ def resolve(mapper: RESTMapper, ref: ResourceRef) -> APIResource:
 
 async def aresolve(mapper: AsyncRESTMapper, ref: ResourceRef) -> APIResource:
     """The asyncio twin of :func:`resolve`."""
+    _check_ref(ref)
     if isinstance(ref, APIResource):
         return ref
     if isinstance(ref, str):
@@ -176,6 +190,7 @@ class ScaleClient:
         self.mapper = _mapper(client, discovery)
 
     def get(self, resource: ResourceRef, name: str, namespace: str | None = None) -> Scale:
+        check_name(name)  # before discovery is asked
         res = _scalable(resolve(self.mapper, resource))
         out: Scale = self.client.get(_scale_path(res, name, namespace, self.client.namespace))
         return out
@@ -183,6 +198,7 @@ class ScaleClient:
     def update(self, resource: ResourceRef, name: str, replicas: int, namespace: str | None = None) -> Scale:
         """Set ``spec.replicas`` (a merge patch of the scale subresource, so it never
         conflicts with a concurrent writer of other fields); returns the new Scale."""
+        check_name(name)
         body = _scale_patch(replicas)
         res = _scalable(resolve(self.mapper, resource))
         out: Scale = self.client.patch(_scale_path(res, name, namespace, self.client.namespace), body)
@@ -198,12 +214,14 @@ class AsyncScaleClient:
         self.mapper = _amapper(client, discovery)
 
     async def get(self, resource: ResourceRef, name: str, namespace: str | None = None) -> Scale:
+        check_name(name)
         res = _scalable(await aresolve(self.mapper, resource))
         out: Scale = await self.client.get(_scale_path(res, name, namespace, self.client.namespace))
         return out
 
     async def update(self, resource: ResourceRef, name: str, replicas: int,
                      namespace: str | None = None) -> Scale:
+        check_name(name)
         body = _scale_patch(replicas)
         res = _scalable(await aresolve(self.mapper, resource))
         out: Scale = await self.client.patch(_scale_path(res, name, namespace, self.client.namespace), body)

@@ -211,8 +211,10 @@ class SharedInformerFactory:
             inf.start()
 
     def wait_for_cache_sync(self, timeout: float | None = None) -> dict[InformerKey, bool]:
-        """Wait until every started informer has synced or ``timeout`` (seconds, for all of
-        them together) passes; say which synced."""
+        """Wait until every started informer has synced, and every event handler registered
+        on it before this call has been told about its initial list (as
+        :meth:`SharedIndexInformer.wait_for_sync`; client-go's factory waits for the stores
+        only), or ``timeout`` (seconds, for all of them together) passes; say which synced."""
         end = None if timeout is None else time.monotonic() + timeout
         out: dict[InformerKey, bool] = {}
         for key, inf in self.informers().items():

@@ -6,10 +6,59 @@ RESTMapper, the dynamic client and the informer factory.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
+from urllib.parse import quote
 
-__all__ = ["GroupVersionResource", "GroupVersionKind", "APIResource", "group_version"]
+__all__ = ["GroupVersionResource", "GroupVersionKind", "APIResource", "group_version", "check_name",
+           "check_namespace", "is_builtin_group"]
+
+# RFC 1123 DNS label: what a namespace name must be (apimachinery ValidateNamespaceName).
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+# Path characters a segment may keep as they are (RFC 3986 pchar, as Go's url.URL leaves
+# them); everything else, "?" and "#" included, is percent-encoded.
+_SEGMENT_SAFE = ":@!$&'()*+,;="
+
+
+def check_name(name: object, what: str = "object name") -> str:
+    """``name`` if it can be one path segment naming an object, else TypeError (not a str)
+    or ValueError. client-go's rule (IsValidPathSegmentName): not empty, not "." or "..",
+    no "/" or "%". Without it ``get(None)`` would address the collection, and a name with
+    "/" or ".." a different URL."""
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a str, not {type(name).__name__}")
+    if not name:
+        raise ValueError(f"{what} must not be empty")
+    if name in (".", ".."):
+        raise ValueError(f"{what} may not be {name!r}")
+    for bad in ("/", "%"):
+        if bad in name:
+            raise ValueError(f"{what} {name!r} may not contain {bad!r}")
+    return name
+
+
+def check_namespace(namespace: object) -> str:
+    """``namespace`` if it is a valid namespace name (an RFC 1123 DNS label: at most 63
+    lower-case letters, digits and "-", starting and ending alphanumeric), else TypeError
+    or ValueError."""
+    if not isinstance(namespace, str):
+        raise TypeError(f"namespace must be a str, not {type(namespace).__name__}")
+    if len(namespace) > 63 or not _DNS_LABEL.fullmatch(namespace):
+        raise ValueError(f"invalid namespace {namespace!r}: a namespace is an RFC 1123 DNS label "
+                         "(lower-case letters, digits and '-', at most 63)")
+    return namespace
+
+
+def is_builtin_group(group: str) -> bool:
+    """True for the groups Kubernetes itself defines: core (""), groups without a dot
+    (``apps``, ``batch``) and ``*.k8s.io``. kubectl ranks them above third-party groups when
+    a name matches both; strategic merge patch only works for their kinds."""
+    return group == "" or "." not in group or group.endswith(".k8s.io")
+
+
+def _segment(s: str) -> str:
+    return quote(s, safe=_SEGMENT_SAFE)
 
 
 def group_version(group: str, version: str) -> str:
@@ -91,18 +140,20 @@ class APIResource:
         """The API path: ``/api/v1/namespaces/ns/pods/name/status``, ``/apis/apps/v1/deployments``.
 
         ``namespace`` is ignored for cluster-scoped resources; for namespaced ones None
-        means all namespaces (valid for list, watch and deletecollection only)."""
-        prefix = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        means all namespaces (valid for list, watch and deletecollection only). The name
+        and namespace are checked (:func:`check_name`, :func:`check_namespace`: ValueError)
+        and every segment is percent-encoded, so no argument can change which URL is meant."""
+        seg = _segment
+        prefix = (f"/apis/{seg(self.group)}/{seg(self.version)}" if self.group
+                  else f"/api/{seg(self.version)}")
         parts = [prefix]
         if namespace and self.namespaced is not False:
-            parts.append(f"/namespaces/{namespace}")
-        parts.append(f"/{self.resource}")
+            parts.append(f"/namespaces/{seg(check_namespace(namespace))}")
+        parts.append(f"/{seg(check_name(self.resource, 'resource'))}")
         if name is not None:
-            if not name or "/" in name or name in (".", ".."):
-                raise ValueError(f"invalid object name {name!r}")
-            parts.append(f"/{name}")
+            parts.append(f"/{seg(check_name(name))}")
         if subresource:
             if name is None:
                 raise ValueError("a subresource needs an object name")
-            parts.append(f"/{subresource}")
+            parts.append(f"/{seg(check_name(subresource, 'subresource'))}")
         return "".join(parts)

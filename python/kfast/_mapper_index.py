@@ -19,8 +19,15 @@ Rules, in order:
 3. When the name matches resources in several groups, the core group (``""``) wins: kubectl
    and client-go always rank core ``v1`` first (kubernetes/kubernetes#42275), which is why
    ``events`` means core ``events`` and not ``events.events.k8s.io``.
-4. Any other match in several groups (or several resources of one group) raises
-   :class:`~kfast.errors.AmbiguousResourceError` listing every candidate as
+4. Next, the other built-in groups (no dot in the name, or ``*.k8s.io``) win over
+   third-party ones (CRDs, aggregated APIs), as kubectl decides a clash such as a CRD
+   ``deployments.acme.io`` with the short name ``deploy``: ``deploy`` stays apps'
+   deployments, and a warning names the shadowed candidates (kubectl: "short name "deploy"
+   could also match lower priority resource deployments.acme.io"), logged once per name on
+   the ``kfast.discovery`` logger.
+5. A match in several groups of the same rank (two third-party groups, two built-in non-core
+   groups) or several resources of one group raises
+   :class:`~kfast.errors.AmbiguousResourceError` listing those candidates as
    ``resource.version.group``. kubectl would silently take the group the server lists
    first; that order comes from APIService priorities, so installing a CRD or an aggregated
    API could change what a name means under a running program (CRD short names are not
@@ -30,14 +37,18 @@ Rules, in order:
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from collections.abc import Callable, Iterable
 
 from kfast import errors
 from kfast._discovery_core import DiscoveryData, _preferred_first
-from kfast._gvk import APIResource, GroupVersionKind, GroupVersionResource
+from kfast._gvk import APIResource, GroupVersionKind, GroupVersionResource, is_builtin_group
 
 __all__ = ["MapperIndex", "parse_name"]
+
+log = logging.getLogger("kfast.discovery")
 
 VERSION = re.compile(r"^v\d+((alpha|beta)\d+)?$")
 Query = tuple[str, str | None, str | None]  # (name, version or None, group or None = any)
@@ -62,6 +73,7 @@ class MapperIndex:
     def __init__(self, data: DiscoveryData) -> None:
         self.data = data
         self.group_names = [g.name for g in data.groups]
+        self._warn = _ShadowWarnings()
         # group -> resource -> the APIResource at the version that serves it (rule 2)
         self.chosen: dict[str, dict[str, APIResource]] = {}
         for g in data.groups:
@@ -76,17 +88,22 @@ class MapperIndex:
     def resource_for(self, name: str) -> APIResource:
         if not name.strip():
             raise errors.NoMatchError("an empty resource name matches nothing", name)
+        searched: set[str] = set()
         for res, version, group in parse_name(name):
-            found = self._match(name, res, version, self._groups(group), _NAME_TIERS)
+            groups = self._groups(group)
+            searched.update(groups)
+            found = self._match(name, res, version, groups, _NAME_TIERS)
             if found is not None:
                 return found
-        raise errors.NoMatchError(f"the server doesn't have a resource type {name!r}", name)
+        raise errors.NoMatchError(f"the server doesn't have a resource type {name!r}"
+                                  f"{self._failed_hint(searched)}", name)
 
     def resource_for_gvr(self, gvr: GroupVersionResource) -> APIResource:
         """An exact group; the version when given (else rule 2); the resource by any name."""
         found = self._match(str(gvr), gvr.resource.lower(), gvr.version or None, [gvr.group], _NAME_TIERS)
         if found is None:
-            raise errors.NoMatchError(f"the server doesn't serve {str(gvr)!r}", str(gvr))
+            raise errors.NoMatchError(f"the server doesn't serve {str(gvr)!r}{self._failed_hint({gvr.group})}",
+                                      str(gvr))
         return found
 
     def resource_for_kind(self, gvk: GroupVersionKind) -> APIResource:
@@ -96,7 +113,8 @@ class MapperIndex:
         found = (self._match(str(gvk), gvk.kind, version, [gvk.group], [_by_kind_exact])
                  or self._match(str(gvk), gvk.kind.lower(), version, [gvk.group], [_by_kind]))
         if found is None:
-            raise errors.NoMatchError(f"no resource of kind {str(gvk)!r} is served", str(gvk))
+            raise errors.NoMatchError(f"no resource of kind {str(gvk)!r} is served{self._failed_hint({gvk.group})}",
+                                      str(gvk))
         return found
 
     def resources_for_category(self, category: str) -> list[APIResource]:
@@ -105,6 +123,16 @@ class MapperIndex:
         return [r for g in self.group_names for r in self.chosen[g].values() if category in r.categories]
 
     # -- matching ----------------------------------------------------------------------
+
+    def _failed_hint(self, groups: set[str]) -> str:
+        """Why a miss may not be one: the group-versions searched whose discovery failed (an
+        aggregated API that is down serves nothing kfast can see)."""
+        failed = self.data.failed
+        gvs = [gv for gv in failed if gv.rpartition("/")[0] in groups]
+        if not gvs:
+            return ""
+        said = "; ".join(f"{gv}: {failed[gv]}" for gv in gvs)
+        return f" (discovery of {', '.join(gvs)} failed, the resource may be served there: {said})"
 
     def _groups(self, spec: str | None) -> list[str]:
         if spec is None:
@@ -123,7 +151,7 @@ class MapperIndex:
         for tier in tiers:
             cands = [r for g in groups for r in self._pool(g, version) if tier(r, key)]
             if cands:
-                return _pick(name, cands)
+                return _pick(name, cands, self._warn)
         return None
 
 
@@ -150,12 +178,44 @@ def _by_kind(r: APIResource, key: str) -> bool:
 _NAME_TIERS: list[Callable[[APIResource, str], bool]] = [_by_plural, _by_singular, _by_short]
 
 
-def _pick(name: str, cands: list[APIResource]) -> APIResource:
+class _ShadowWarnings:
+    """Warns once per (name, choice, shadowed) and snapshot: a lookup in a loop must not
+    flood the log."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, str, tuple[str, ...]]] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str, chosen: APIResource, shadowed: list[APIResource]) -> None:
+        lower = tuple(str(r.gvr) for r in shadowed if not is_builtin_group(r.group))
+        if not lower:
+            return  # core over another built-in group (events): the documented rule, no news
+        key = (name, str(chosen.gvr), lower)
+        with self._lock:
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        _log_shadowed(name, chosen, lower)
+
+
+def _log_shadowed(name: str, chosen: APIResource, lower: tuple[str, ...]) -> None:
+    log.warning("%r means %s; it could also match lower priority resource%s %s (qualify the name "
+                "as <resource>.<group> to choose)", name, chosen.gvr, "s" if len(lower) > 1 else "",
+                ", ".join(lower))
+
+
+def _pick(name: str, cands: list[APIResource], warn: _ShadowWarnings) -> APIResource:
     if len(cands) == 1:
         return cands[0]
-    core = [r for r in cands if r.group == ""]
-    if len(core) == 1:
-        return core[0]  # rule 3
+    # Rules 3 and 4: the first rank with any candidate decides; one candidate there wins.
+    for rank in (lambda r: r.group == "", lambda r: is_builtin_group(r.group)):
+        top = [r for r in cands if rank(r)]
+        if len(top) == 1:
+            warn(name, top[0], [r for r in cands if r is not top[0]])
+            return top[0]
+        if top:
+            cands = top
+            break
     listed = tuple(str(r.gvr) for r in cands)
     raise errors.AmbiguousResourceError(
         f"{name!r} matches {len(cands)} resources: {', '.join(listed)}; qualify it as <resource>.<group>",

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from kfast._gvk import APIResource
+from kfast._gvk import APIResource, check_name
 from kfast._list import ListPager, Merged, list_steps, unseen
 from kfast._logs import LogStream, log_params
 from kfast._rest_core import Body, RestRequests
@@ -58,9 +58,30 @@ class ResourceBase:
         extra = ", metadata_only=True" if self.metadata_only else ""
         return f"{type(self).__name__}({self.resource.gvr}{extra})"
 
-    def _pager(self, namespace: str | None, limit: int | None, **params: Any) -> ListPager:
+    def _pager(self, namespace: str | None, page_size: int | None, **params: Any) -> ListPager:
+        if page_size is not None and (isinstance(page_size, bool) or not isinstance(page_size, int)
+                                      or page_size < 0):
+            raise ValueError(f"page_size must be a non-negative int (0 or None: one unpaged "
+                             f"request), not {page_size!r}")
         ns = self._rq.namespace(namespace, collection=True)
-        return ListPager(self._rq, ns, self._rq.list_params(limit=limit, **params))
+        return ListPager(self._rq, ns, self._rq.list_params(limit=page_size, **params))
+
+    def _list_page_request(self, namespace: str | None, limit: int, continue_token: str | None,
+                           **params: Any) -> httpx.Request:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a positive int, not {limit!r}")
+        if continue_token is not None:
+            if not isinstance(continue_token, str) or not continue_token:
+                raise ValueError("continue_token must be a non-empty str (the previous page's "
+                                 "metadata.continue) or None")
+            if params.get("resource_version") is not None:
+                raise ValueError("resource_version cannot be combined with continue_token "
+                                 "(the token carries the snapshot)")
+        ns = self._rq.namespace(namespace, collection=True)
+        query = self._rq.list_params(limit=limit, **params)
+        if continue_token is not None:
+            query["continue"] = continue_token
+        return self._rq.list_page(ns, query)
 
     def _watch_state(self, namespace: str | None, **kw: Any) -> WatchState:
         return WatchState(self._rq, self._rq.namespace(namespace, collection=True), **kw)
@@ -88,14 +109,16 @@ class ResourceClient(ResourceBase):
         return self._call(self._rq.get(name, namespace=namespace, resource_version=resource_version))
 
     def list(self, *, namespace: str | None = None, label_selector: str | None = None,
-             field_selector: str | None = None, limit: int | None = 500,
+             field_selector: str | None = None, page_size: int | None = 500,
              resource_version: str | None = None, resource_version_match: str | None = None,
              timeout_seconds: int | None = None) -> Obj:
         """The whole collection as one list object (kind, apiVersion, metadata with the
-        list's resourceVersion, items), fetched ``limit`` objects per request (None or 0:
-        one unpaged request). All pages belong to one snapshot; if a continue token expires
-        while paging, the result is that of one full unpaged list instead (client-go)."""
-        pager = self._pager(namespace, limit, label_selector=label_selector, field_selector=field_selector,
+        list's resourceVersion, items): every page, fetched ``page_size`` objects per request
+        (None or 0: one unpaged request). All pages belong to one snapshot; if a continue
+        token expires while paging, the result is that of one full unpaged list instead
+        (client-go). For one page of at most N objects (client-go's ``Limit``), use
+        :meth:`list_page`."""
+        pager = self._pager(namespace, page_size, label_selector=label_selector, field_selector=field_selector,
                             resource_version=resource_version, resource_version_match=resource_version_match,
                             timeout_seconds=timeout_seconds)
         merged = Merged()
@@ -104,10 +127,11 @@ class ResourceClient(ResourceBase):
         return merged.result()
 
     def iter_list(self, *, namespace: str | None = None, label_selector: str | None = None,
-                  field_selector: str | None = None, limit: int | None = 500,
+                  field_selector: str | None = None, page_size: int | None = 500,
                   resource_version: str | None = None, resource_version_match: str | None = None,
                   timeout_seconds: int | None = None) -> Iterator[Obj]:
-        """The items of the collection, one page in memory at a time.
+        """The items of the collection, ``page_size`` per request, one page in memory at a
+        time (stop iterating to stop fetching).
 
         Guarantee: each object key (namespace/name) is yielded at most once, in key order.
         Normally all items come from one snapshot. If a continue token expires mid-way
@@ -115,7 +139,7 @@ class ResourceClient(ResourceBase):
         first asked for (a newer snapshot), skipping the keys up to the last one already
         yielded: an object created meanwhile with a key before that point is not yielded,
         and one deleted meanwhile after it is not yielded either."""
-        pager = self._pager(namespace, limit, label_selector=label_selector, field_selector=field_selector,
+        pager = self._pager(namespace, page_size, label_selector=label_selector, field_selector=field_selector,
                             resource_version=resource_version, resource_version_match=resource_version_match,
                             timeout_seconds=timeout_seconds)
         return self._iter_items(pager)
@@ -124,17 +148,40 @@ class ResourceClient(ResourceBase):
         for page in drive(self._client, list_steps(self._client._core, pager)):
             yield from unseen(page, pager.skip_through if page.restart else None)
 
+    def list_page(self, *, limit: int, continue_token: str | None = None, namespace: str | None = None,
+                  label_selector: str | None = None, field_selector: str | None = None,
+                  resource_version: str | None = None, resource_version_match: str | None = None,
+                  timeout_seconds: int | None = None) -> Obj:
+        """ONE LIST request, answered as the server sent it (client-go's ``List`` with
+        ``Limit``): at most ``limit`` items, and in ``metadata`` the list's
+        ``resourceVersion`` and, when there is more, ``continue`` (pass it back as
+        ``continue_token`` for the next page, with the same selectors) and
+        ``remainingItemCount``. An expired token raises :class:`kfast.errors.Expired`."""
+        req = self._list_page_request(namespace, limit, continue_token, label_selector=label_selector,
+                                      field_selector=field_selector, resource_version=resource_version,
+                                      resource_version_match=resource_version_match,
+                                      timeout_seconds=timeout_seconds)
+        return self._call(req)
+
     def watch(self, *, namespace: str | None = None, label_selector: str | None = None,
               field_selector: str | None = None, resource_version: str | None = None,
               timeout_seconds: int | None = None, allow_bookmarks: bool = True,
-              send_initial_events: bool = False, server_timeout_seconds: int | None = None) -> Watch:
+              send_initial_events: bool = False, server_timeout_seconds: int | None = None,
+              yield_bookmarks: bool = False) -> Watch:
         """A :class:`~kfast._watch.Watch`: iterate it for :class:`WatchEvent` values. It
         resumes by itself when the server ends a request, until ``timeout_seconds`` (None:
-        until stopped) or :meth:`Watch.stop`/``close``; see :mod:`kfast._watch`."""
+        until stopped) or :meth:`Watch.stop`/``close``; see :mod:`kfast._watch`.
+
+        Bookmarks are asked for (``allow_bookmarks``) and move :attr:`Watch.resource_version`
+        on, but are only yielded with ``yield_bookmarks=True`` (as ``BOOKMARK`` events whose
+        object has only kind, apiVersion and metadata.resourceVersion; with
+        ``send_initial_events``, the one annotated ``k8s.io/initial-events-end`` marks the end
+        of the initial ADDED events)."""
         state = self._watch_state(namespace, label_selector=label_selector, field_selector=field_selector,
                                   resource_version=resource_version, timeout_seconds=timeout_seconds,
                                   allow_bookmarks=allow_bookmarks, send_initial_events=send_initial_events,
-                                  server_timeout_seconds=server_timeout_seconds)
+                                  server_timeout_seconds=server_timeout_seconds,
+                                  yield_bookmarks=yield_bookmarks)
         return Watch(self._client, state)
 
     # -- writes --------------------------------------------------------------------------
@@ -152,12 +199,15 @@ class ResourceClient(ResourceBase):
         return self._call(self._rq.replace(obj, namespace=namespace, dry_run=dry_run, field_manager=field_manager,
                                            field_validation=field_validation))
 
-    def patch(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType = "strategic",
+    def patch(self, name: str, body: Any, *, namespace: str | None = None,
+              patch_type: PatchType | None = None,
               field_manager: str | None = None, force: bool | None = None, dry_run: bool = False,
               field_validation: str | None = None, subresource: str | None = None) -> Obj:
         """PATCH with ``patch_type`` "strategic" (built-in kinds only), "merge" (RFC 7386),
         "json" (RFC 6902, a list of operations) or "apply" (server-side apply: needs
-        ``field_manager``; ``force`` takes over conflicting fields)."""
+        ``field_manager``; ``force`` takes over conflicting fields). None (the default) is
+        "strategic" for the built-in groups (core, groups without a dot, ``*.k8s.io``) and
+        "merge" for the others (custom resources refuse strategic merge with 415)."""
         return self._call(self._rq.patch(name, body, patch_type=patch_type, namespace=namespace,
                                          field_manager=field_manager, force=force, dry_run=dry_run,
                                          field_validation=field_validation, subresource=subresource))
@@ -200,7 +250,8 @@ class ResourceClient(ResourceBase):
         return self._call(self._rq.replace(obj, namespace=namespace, subresource="status", dry_run=dry_run,
                                            field_manager=field_manager, field_validation=field_validation))
 
-    def patch_status(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType = "merge",
+    def patch_status(self, name: str, body: Any, *, namespace: str | None = None,
+                     patch_type: PatchType | None = "merge",
                      field_manager: str | None = None, force: bool | None = None, dry_run: bool = False,
                      field_validation: str | None = None) -> Obj:
         """PATCH ``<name>/status`` (default "merge", which custom resources accept too)."""
@@ -214,11 +265,13 @@ class ResourceClient(ResourceBase):
     def replace_scale(self, name: str, scale: Body, *, namespace: str | None = None, dry_run: bool = False,
                       field_manager: str | None = None, field_validation: str | None = None) -> Obj:
         """PUT a ``Scale`` (as read by :meth:`get_scale`, with spec.replicas changed)."""
+        check_name(name)  # else None would mean the Scale's own metadata.name
         return self._call(self._rq.replace(scale, namespace=namespace, name=name, subresource="scale",
                                            dry_run=dry_run, field_manager=field_manager,
                                            field_validation=field_validation))
 
-    def patch_scale(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType = "merge",
+    def patch_scale(self, name: str, body: Any, *, namespace: str | None = None,
+                    patch_type: PatchType | None = "merge",
                     field_manager: str | None = None, force: bool | None = None, dry_run: bool = False) -> Obj:
         """PATCH the ``Scale``, e.g. ``{"spec": {"replicas": 3}}``."""
         return self.patch(name, body, namespace=namespace, patch_type=patch_type, field_manager=field_manager,

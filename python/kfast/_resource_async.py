@@ -4,7 +4,7 @@
 
     cms = kfast.AsyncResourceClient(client, APIResource("", "v1", "configmaps", "ConfigMap", namespaced=True))
     await cms.create({"metadata": {"name": "a"}})
-    async for item in cms.iter_list(limit=100): ...
+    async for item in cms.iter_list(page_size=100): ...
     async with cms.watch(timeout_seconds=60) as w:
         async for ev in w: ...
 
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from kfast._gvk import APIResource
+from kfast._gvk import APIResource, check_name
 from kfast._list import ListPager, Merged, list_steps, unseen
 from kfast._logs import LogStream
 from kfast._resource import ResourceBase
@@ -56,14 +56,16 @@ class AsyncResourceClient(ResourceBase):
         return await self._call(self._rq.get(name, namespace=namespace, resource_version=resource_version))
 
     async def list(self, *, namespace: str | None = None, label_selector: str | None = None,
-             field_selector: str | None = None, limit: int | None = 500,
+             field_selector: str | None = None, page_size: int | None = 500,
              resource_version: str | None = None, resource_version_match: str | None = None,
              timeout_seconds: int | None = None) -> Obj:
         """The whole collection as one list object (kind, apiVersion, metadata with the
-        list's resourceVersion, items), fetched ``limit`` objects per request (None or 0:
-        one unpaged request). All pages belong to one snapshot; if a continue token expires
-        while paging, the result is that of one full unpaged list instead (client-go)."""
-        pager = self._pager(namespace, limit, label_selector=label_selector, field_selector=field_selector,
+        list's resourceVersion, items): every page, fetched ``page_size`` objects per request
+        (None or 0: one unpaged request). All pages belong to one snapshot; if a continue
+        token expires while paging, the result is that of one full unpaged list instead
+        (client-go). For one page of at most N objects (client-go's ``Limit``), use
+        :meth:`list_page`."""
+        pager = self._pager(namespace, page_size, label_selector=label_selector, field_selector=field_selector,
                             resource_version=resource_version, resource_version_match=resource_version_match,
                             timeout_seconds=timeout_seconds)
         merged = Merged()
@@ -72,10 +74,11 @@ class AsyncResourceClient(ResourceBase):
         return merged.result()
 
     def iter_list(self, *, namespace: str | None = None, label_selector: str | None = None,
-                  field_selector: str | None = None, limit: int | None = 500,
+                  field_selector: str | None = None, page_size: int | None = 500,
                   resource_version: str | None = None, resource_version_match: str | None = None,
                   timeout_seconds: int | None = None) -> AsyncIterator[Obj]:
-        """The items of the collection, one page in memory at a time.
+        """The items of the collection, ``page_size`` per request, one page in memory at a
+        time (stop iterating to stop fetching).
 
         Guarantee: each object key (namespace/name) is yielded at most once, in key order.
         Normally all items come from one snapshot. If a continue token expires mid-way
@@ -83,7 +86,7 @@ class AsyncResourceClient(ResourceBase):
         first asked for (a newer snapshot), skipping the keys up to the last one already
         yielded: an object created meanwhile with a key before that point is not yielded,
         and one deleted meanwhile after it is not yielded either."""
-        pager = self._pager(namespace, limit, label_selector=label_selector, field_selector=field_selector,
+        pager = self._pager(namespace, page_size, label_selector=label_selector, field_selector=field_selector,
                             resource_version=resource_version, resource_version_match=resource_version_match,
                             timeout_seconds=timeout_seconds)
         return self._iter_items(pager)
@@ -93,17 +96,36 @@ class AsyncResourceClient(ResourceBase):
             for item in unseen(page, pager.skip_through if page.restart else None):
                 yield item
 
+    async def list_page(self, *, limit: int, continue_token: str | None = None, namespace: str | None = None,
+                        label_selector: str | None = None, field_selector: str | None = None,
+                        resource_version: str | None = None, resource_version_match: str | None = None,
+                        timeout_seconds: int | None = None) -> Obj:
+        """ONE LIST request, answered as the server sent it; see :meth:`ResourceClient.list_page`."""
+        req = self._list_page_request(namespace, limit, continue_token, label_selector=label_selector,
+                                      field_selector=field_selector, resource_version=resource_version,
+                                      resource_version_match=resource_version_match,
+                                      timeout_seconds=timeout_seconds)
+        return await self._call(req)
+
     def watch(self, *, namespace: str | None = None, label_selector: str | None = None,
               field_selector: str | None = None, resource_version: str | None = None,
               timeout_seconds: int | None = None, allow_bookmarks: bool = True,
-              send_initial_events: bool = False, server_timeout_seconds: int | None = None) -> AsyncWatch:
+              send_initial_events: bool = False, server_timeout_seconds: int | None = None,
+              yield_bookmarks: bool = False) -> AsyncWatch:
         """An :class:`~kfast._watch.AsyncWatch`: ``async for`` it for :class:`WatchEvent` values. It
         resumes by itself when the server ends a request, until ``timeout_seconds`` (None:
-        until stopped) or :meth:`Watch.stop`/``close``; see :mod:`kfast._watch`."""
+        until stopped) or :meth:`Watch.stop`/``close``; see :mod:`kfast._watch`.
+
+        Bookmarks are asked for (``allow_bookmarks``) and move :attr:`Watch.resource_version`
+        on, but are only yielded with ``yield_bookmarks=True`` (as ``BOOKMARK`` events whose
+        object has only kind, apiVersion and metadata.resourceVersion; with
+        ``send_initial_events``, the one annotated ``k8s.io/initial-events-end`` marks the end
+        of the initial ADDED events)."""
         state = self._watch_state(namespace, label_selector=label_selector, field_selector=field_selector,
                                   resource_version=resource_version, timeout_seconds=timeout_seconds,
                                   allow_bookmarks=allow_bookmarks, send_initial_events=send_initial_events,
-                                  server_timeout_seconds=server_timeout_seconds)
+                                  server_timeout_seconds=server_timeout_seconds,
+                                  yield_bookmarks=yield_bookmarks)
         return AsyncWatch(self._client, state)
 
     # -- writes --------------------------------------------------------------------------
@@ -121,12 +143,15 @@ class AsyncResourceClient(ResourceBase):
         return await self._call(self._rq.replace(obj, namespace=namespace, dry_run=dry_run, field_manager=field_manager,
                                            field_validation=field_validation))
 
-    async def patch(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType = "strategic",
+    async def patch(self, name: str, body: Any, *, namespace: str | None = None,
+                    patch_type: PatchType | None = None,
               field_manager: str | None = None, force: bool | None = None, dry_run: bool = False,
               field_validation: str | None = None, subresource: str | None = None) -> Obj:
         """PATCH with ``patch_type`` "strategic" (built-in kinds only), "merge" (RFC 7386),
         "json" (RFC 6902, a list of operations) or "apply" (server-side apply: needs
-        ``field_manager``; ``force`` takes over conflicting fields)."""
+        ``field_manager``; ``force`` takes over conflicting fields). None (the default) is
+        "strategic" for the built-in groups (core, groups without a dot, ``*.k8s.io``) and
+        "merge" for the others (custom resources refuse strategic merge with 415)."""
         return await self._call(self._rq.patch(name, body, patch_type=patch_type, namespace=namespace,
                                          field_manager=field_manager, force=force, dry_run=dry_run,
                                          field_validation=field_validation, subresource=subresource))
@@ -169,7 +194,8 @@ class AsyncResourceClient(ResourceBase):
         return await self._call(self._rq.replace(obj, namespace=namespace, subresource="status", dry_run=dry_run,
                                            field_manager=field_manager, field_validation=field_validation))
 
-    async def patch_status(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType = "merge",
+    async def patch_status(self, name: str, body: Any, *, namespace: str | None = None,
+                           patch_type: PatchType | None = "merge",
                      field_manager: str | None = None, force: bool | None = None, dry_run: bool = False,
                      field_validation: str | None = None) -> Obj:
         """PATCH ``<name>/status`` (default "merge", which custom resources accept too)."""
@@ -183,11 +209,13 @@ class AsyncResourceClient(ResourceBase):
     async def replace_scale(self, name: str, scale: Body, *, namespace: str | None = None, dry_run: bool = False,
                       field_manager: str | None = None, field_validation: str | None = None) -> Obj:
         """PUT a ``Scale`` (as read by :meth:`get_scale`, with spec.replicas changed)."""
+        check_name(name)  # else None would mean the Scale's own metadata.name
         return await self._call(self._rq.replace(scale, namespace=namespace, name=name, subresource="scale",
                                            dry_run=dry_run, field_manager=field_manager,
                                            field_validation=field_validation))
 
-    async def patch_scale(self, name: str, body: Any, *, namespace: str | None = None, patch_type: PatchType = "merge",
+    async def patch_scale(self, name: str, body: Any, *, namespace: str | None = None,
+                          patch_type: PatchType | None = "merge",
                     field_manager: str | None = None, force: bool | None = None, dry_run: bool = False) -> Obj:
         """PATCH the ``Scale``, e.g. ``{"spec": {"replicas": 3}}``."""
         return await self.patch(name, body, namespace=namespace, patch_type=patch_type, field_manager=field_manager,

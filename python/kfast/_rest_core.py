@@ -15,7 +15,8 @@ import httpx
 import msgspec
 
 from kfast._client import PATCH_CONTENT_TYPES, PatchType, _Common
-from kfast._gvk import APIResource
+from kfast import errors
+from kfast._gvk import APIResource, check_name, check_namespace, is_builtin_group
 
 __all__ = ["ALL_NAMESPACES", "RestRequests", "Body", "PropagationPolicy", "FieldValidation",
            "METADATA_ACCEPT", "METADATA_LIST_ACCEPT", "check_choice"]
@@ -56,9 +57,9 @@ def _metadata(obj: Body) -> Mapping[str, Any]:
 
 def _name_of(obj: Body) -> str:
     name = _metadata(obj).get("name")
-    if not name or not isinstance(name, str):
+    if not name:
         raise ValueError("the object has no metadata.name")
-    return name
+    return check_name(name, "metadata.name")
 
 
 class RestRequests:
@@ -87,10 +88,11 @@ class RestRequests:
                 raise ValueError("ALL_NAMESPACES is only valid for list, iter_list, watch and "
                                  "delete_collection")
             return None
-        if namespace is not None and (not isinstance(namespace, str) or not namespace
-                                      or "/" in namespace):
-            raise ValueError(f"invalid namespace {namespace!r} (use ALL_NAMESPACES for all)")
+        if namespace is not None:
+            check_namespace(namespace)
         own = _metadata(obj).get("namespace") if obj is not None else None
+        if own is not None:
+            check_namespace(own)
         if own is not None and namespace is not None and own != namespace:
             raise ValueError(f"the object's metadata.namespace {own!r} contradicts "
                              f"namespace={namespace!r}")
@@ -123,6 +125,8 @@ class RestRequests:
 
     def get(self, name: str, *, namespace: str | None = None, resource_version: str | None = None,
             subresource: str | None = None) -> httpx.Request:
+        check_name(name)
+        self.check_subresource(subresource)
         ns = self.namespace(namespace)
         params = {"resourceVersion": resource_version} if resource_version is not None else None
         return self._request("GET", ns, name, subresource, params=params,
@@ -176,20 +180,49 @@ class RestRequests:
 
     def create(self, obj: Body, *, namespace: str | None = None, subresource: str | None = None,
                name: str | None = None, **write: Any) -> httpx.Request:
+        _metadata(obj)  # None or a non-mapping is a TypeError, not an empty body
+        if name is not None:
+            check_name(name)
+        self.check_subresource(subresource)
         ns = self.namespace(namespace, obj=obj)
         return self._request("POST", ns, name, subresource, params=self.write_params(**write), body=obj)
 
     def replace(self, obj: Body, *, namespace: str | None = None, subresource: str | None = None,
                 name: str | None = None, **write: Any) -> httpx.Request:
+        target = check_name(name) if name is not None else _name_of(obj)
+        self.check_subresource(subresource)
         ns = self.namespace(namespace, obj=obj)
-        return self._request("PUT", ns, name or _name_of(obj), subresource,
+        return self._request("PUT", ns, target, subresource,
                              params=self.write_params(**write), body=obj)
 
-    def patch(self, name: str, body: Any, *, patch_type: PatchType = "strategic",
+    def default_patch_type(self) -> PatchType:
+        """"strategic" for the kinds Kubernetes defines (the built-in groups), "merge" for
+        the others: custom resources answer a strategic merge patch with 415."""
+        return "strategic" if is_builtin_group(self.resource.group) else "merge"
+
+    def check_subresource(self, subresource: str | None) -> None:
+        """NoMatchError before any request when discovery lists this resource's
+        subresources and ``subresource`` is not one of them. A resource whose
+        subresources are unknown (built by hand: none listed and ``namespaced=None``) is
+        left to the server, as :class:`kfast.ScaleClient` does."""
+        res = self.resource
+        if subresource is None or subresource in res.subresources:
+            return
+        if res.namespaced is None and not res.subresources:
+            return
+        listed = ", ".join(res.subresources) or "none"
+        raise errors.NoMatchError(
+            f"{res.gvr} has no {subresource} subresource (its subresources: {listed})", str(res.gvr))
+
+    def patch(self, name: str, body: Any, *, patch_type: PatchType | None = None,
               namespace: str | None = None, field_manager: str | None = None,
               force: bool | None = None, dry_run: bool = False, field_validation: str | None = None,
               subresource: str | None = None) -> httpx.Request:
+        check_name(name)
+        if patch_type is None:
+            patch_type = self.default_patch_type()
         check_choice("patch_type", patch_type, tuple(PATCH_CONTENT_TYPES))
+        self.check_subresource(subresource)
         if patch_type == "apply":
             if field_manager is None:
                 raise ValueError("a server-side apply patch needs a field_manager")
@@ -246,6 +279,7 @@ class RestRequests:
         return {"apiVersion": "v1", "kind": "DeleteOptions", **opts}
 
     def delete(self, name: str, *, namespace: str | None = None, **options: Any) -> httpx.Request:
+        check_name(name)
         ns = self.namespace(namespace)
         return self._request("DELETE", ns, name, body=self.delete_options(**options))
 
@@ -258,6 +292,7 @@ class RestRequests:
 
     def logs(self, name: str, *, namespace: str | None = None,
              params: Mapping[str, Any] | None = None) -> httpx.Request:
+        check_name(name)
         if self.resource.group or self.resource.resource != "pods":
             raise ValueError(f"logs are a subresource of core/v1 pods, not of {self.resource.gvr}")
         return self._request("GET", self.namespace(namespace), name, "log",
@@ -265,6 +300,7 @@ class RestRequests:
 
     def evict(self, name: str, *, namespace: str | None = None,
               delete_options: Mapping[str, Any] | None = None) -> httpx.Request:
+        check_name(name)
         if self.resource.group or self.resource.resource != "pods":
             raise ValueError(f"eviction is a subresource of core/v1 pods, not of {self.resource.gvr}")
         ns = self.namespace(namespace)

@@ -12,11 +12,16 @@
     await amapper.resource_for("Deployment.apps")
 
 The naming rules (plural, singular, short name, kind; ``.group`` and ``.version.group``
-suffixes; the core group first; ambiguity errors) are in :mod:`kfast._mapper_index`.
+suffixes; the core group first, then the other built-in groups, with a logged warning when a
+third-party resource is shadowed; ambiguity errors among groups of equal rank) are in
+:mod:`kfast._mapper_index`.
 
 A name that is not found refreshes discovery from the server once and is looked up again,
 so a CustomResourceDefinition created while the program runs is found; only then does
-:class:`~kfast.errors.NoMatchError` reach the caller. Concurrent misses share one refresh.
+:class:`~kfast.errors.NoMatchError` reach the caller. An ambiguous name is refreshed once
+too when the snapshot came from the disk cache (the clashing CRD may be gone since the cache
+was written); one read from the server in this process is believed. Concurrent refreshes
+share one request.
 """
 
 from __future__ import annotations
@@ -58,6 +63,14 @@ def _category_or_miss(category: str) -> Callable[[MapperIndex], list[APIResource
         return found
 
     return look
+
+
+def _retry_or_raise(err: errors.ResourceLookupError, data: DiscoveryData) -> None:
+    """Return when the lookup deserves a refresh of discovery: a miss always; an ambiguity
+    only when the snapshot is not the server's answer to this process (a disk cache up to
+    6 hours old may still list a CRD deleted since)."""
+    if isinstance(err, errors.AmbiguousResourceError) and data.from_server:
+        raise err
 
 
 class RESTMapper:
@@ -108,8 +121,8 @@ class RESTMapper:
         data = self.discovery.discover()
         try:
             return look(self._indexes.index(data))
-        except errors.NoMatchError:
-            pass
+        except errors.ResourceLookupError as e:
+            _retry_or_raise(e, data)
         with self._refresh_lock:
             current = self.discovery.discover()
             # Another thread refreshed while this one waited: its snapshot is new enough.
@@ -167,8 +180,8 @@ class AsyncRESTMapper:
         data = self._data = await self.discovery.discover()
         try:
             return look(self._indexes.index(data))
-        except errors.NoMatchError:
-            pass
+        except errors.ResourceLookupError as e:
+            _retry_or_raise(e, data)
         if self._refresh_lock is None:
             self._refresh_lock = asyncio.Lock()
         async with self._refresh_lock:

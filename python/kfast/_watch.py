@@ -29,6 +29,13 @@ resume before anything at all was seen asks for "now" again.
 
 A request that ends at once with nothing in it is resumed after a short, growing pause
 (0.1 s doubling to 5 s); after the first request, less than a second left is the end.
+
+Bookmarks: the watch asks the server for them (``allow_bookmarks=True``, the default) and uses
+them to advance :attr:`Watch.resource_version`, so resumes skip nothing and repeat nothing,
+but does not hand them to the caller: every event iterated is ADDED, MODIFIED or DELETED
+with a whole object. Pass ``yield_bookmarks=True`` to get them too, as ``BOOKMARK`` events
+whose object holds only kind, apiVersion and metadata.resourceVersion (and, for the end of
+``send_initial_events``, the ``k8s.io/initial-events-end`` annotation).
 """
 
 from __future__ import annotations
@@ -74,7 +81,7 @@ class WatchState:
                  label_selector: str | None = None, field_selector: str | None = None,
                  resource_version: str | None = None, timeout_seconds: int | None = None,
                  server_timeout_seconds: int | None = None, allow_bookmarks: bool = True,
-                 send_initial_events: bool = False,
+                 send_initial_events: bool = False, yield_bookmarks: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
         base = requests.list_params(label_selector=label_selector, field_selector=field_selector,
                                     timeout_seconds=timeout_seconds)
@@ -90,6 +97,7 @@ class WatchState:
         self.namespace = namespace
         self.base_params = base
         self.allow_bookmarks = allow_bookmarks
+        self.yield_bookmarks = yield_bookmarks
         self.send_initial_events = send_initial_events
         self.initial_events_done = not send_initial_events
         self.start_resource_version = resource_version
@@ -153,6 +161,8 @@ class WatchState:
             if ev.initial_events_end:
                 self.initial_events_done = True
                 meta["annotations"] = {_INITIAL_EVENTS_END: "true"}
+            if not self.yield_bookmarks:
+                continue  # kept for the resume point only
             out.append(WatchEvent("BOOKMARK", {"kind": self._kind, "apiVersion": self._api_version,
                                                "metadata": meta}))
         return out
@@ -184,7 +194,9 @@ class WatchState:
                 raw = decoder.feed(chunk)
                 if raw:
                     got_events = True
-                    yield Emit(self.events(raw))
+                    events = self.events(raw)
+                    if events:
+                        yield Emit(events)
                     if self.stopped:
                         return
                 # A bad line poisons the decoder and only raises on the next call: probe

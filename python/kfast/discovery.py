@@ -60,7 +60,8 @@ CacheDir = str | os.PathLike[str] | None | _Default
 
 
 def _core(client: Client | AsyncClient, cache_dir: CacheDir, ttl: float) -> DiscoveryCore:
-    parent = default_cache_dir() if isinstance(cache_dir, _Default) else cache_dir
+    parent = (default_cache_dir() if isinstance(cache_dir, _Default)
+              else None if cache_dir is None else Path(cache_dir).expanduser())
     return DiscoveryCore(client.config.server, cache_dir=parent, ttl=ttl)
 
 
@@ -91,6 +92,14 @@ class DiscoveryClient(_Queries):
 
     def __init__(self, client: Client, *, cache_dir: CacheDir = DEFAULT_CACHE_DIR,
                  ttl: float = DEFAULT_TTL) -> None:
+        """``cache_dir`` is the directory that holds one subdirectory per server, named after
+        the server's host and port (``<cache_dir>/127.0.0.1_6443/servergroups.json``): the
+        equivalent of kubectl's ``<--cache-dir>/discovery``, not of ``--cache-dir`` itself.
+        The default is kubectl's, ``$KUBECACHEDIR/discovery`` or ``~/.kube/cache/discovery``,
+        so the cache is shared with kubectl; ``~`` is expanded; None keeps discovery in
+        memory only. :attr:`cache_path` is the server's own directory. ``ttl`` (seconds,
+        6 hours by default, as kubectl) is how long cached files and the memory snapshot
+        are trusted."""
         self.client = client
         self._core = _core(client, cache_dir, ttl)
         self._lock = threading.Lock()
@@ -159,6 +168,7 @@ class AsyncDiscoveryClient(_Queries):
 
     def __init__(self, client: AsyncClient, *, cache_dir: CacheDir = DEFAULT_CACHE_DIR,
                  ttl: float = DEFAULT_TTL) -> None:
+        """``cache_dir`` and ``ttl`` as for :class:`DiscoveryClient`."""
         self.client = client
         self._core = _core(client, cache_dir, ttl)
         self._lock: asyncio.Lock | None = None

@@ -3,6 +3,7 @@
 ::
 
     KfastError
+    ├── ClientClosedError           a Client/AsyncClient used after close() (also a RuntimeError)
     ├── ConfigError                 kubeconfig / in-cluster config is missing or broken
     ├── AuthError                   credentials could not be obtained at run time (an exec
     │                               plugin failed or printed garbage, an OIDC refresh failed)
@@ -33,13 +34,15 @@
         │   └── Expired             410 (reason Expired): resourceVersion/continue too old
         ├── RequestEntityTooLarge   413
         ├── UnsupportedMediaType    415
-        ├── Invalid                 422 (carries the field causes)
+        ├── Invalid                 422
         ├── TooManyRequests         429 (carries retry_after)
         ├── InternalError           500
         ├── ServiceUnavailable      503 (carries retry_after)
         └── ServerTimeout           504, or reason ServerTimeout / Timeout
 
-Errors raised by :class:`kfast.Client` after retrying carry ``attempts`` (how many times the
+Every ApiError carries the Status's ``details.causes`` as ``causes`` (the fields of a 422,
+the conflicting fields and managers of a server-side apply 409). Errors raised by
+:class:`kfast.Client` after retrying carry ``attempts`` (how many times the
 request was sent). Messages never contain credentials.
 
 The Rust extension raises these classes directly (it imports this module), so a decode
@@ -53,6 +56,7 @@ from typing import Any
 
 __all__ = [
     "KfastError",
+    "ClientClosedError",
     "ConfigError",
     "AuthError",
     "ResourceLookupError",
@@ -95,6 +99,12 @@ class KfastError(Exception):
     """Base class of every error kfast raises on purpose."""
 
     attempts: int = 1  # how many times the request was sent (set by the clients' retries)
+
+
+class ClientClosedError(KfastError, RuntimeError):
+    """A :class:`kfast.Client` or :class:`kfast.AsyncClient` (or a watch, list or log stream
+    of one) was used after ``close()``; nothing was sent. Also a ``RuntimeError``, what
+    using a closed resource raises elsewhere in Python."""
 
 
 class ConfigError(KfastError):
@@ -195,7 +205,8 @@ class ApiError(KfastError):
     """The API server answered with a failure ``Status``.
 
     ``status`` is the whole Status object as a dict; ``code``, ``reason``, ``message`` and
-    ``details`` are read from it.
+    ``details`` are read from it, and ``causes`` is ``details.causes`` (a list, empty when
+    the Status has none).
     """
 
     def __init__(self, status: Mapping[str, Any] | None = None, *, code: int | None = None) -> None:
@@ -207,6 +218,11 @@ class ApiError(KfastError):
         details = st.get("details")
         # A server (or proxy) may send a malformed Status; keep what can be read.
         self.details: dict[str, Any] = dict(details) if isinstance(details, Mapping) else {}
+        causes = self.details.get("causes")
+        # Each cause is {"reason", "message", "field"}: the invalid fields of a 422, the
+        # conflicting fields (and their managers, in the message) of an apply conflict.
+        self.causes: list[dict[str, Any]] = (
+            [dict(c) for c in causes if isinstance(c, Mapping)] if isinstance(causes, list) else [])
         super().__init__(f"{self.code} {self.reason or type(self).__name__}: {self.message}".rstrip(": "))
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -275,10 +291,6 @@ class UnsupportedMediaType(ApiError):
 
 class Invalid(ApiError):
     """422: the object failed validation; ``causes`` lists the field errors."""
-
-    @property
-    def causes(self) -> list[dict[str, Any]]:
-        return list(self.details.get("causes") or [])
 
 
 class _RetryAfter(ApiError):

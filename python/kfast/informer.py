@@ -280,7 +280,12 @@ class SharedIndexInformer:
 
     async def wait_for_sync_async(self, timeout: float | None = None) -> bool:
         """:meth:`wait_for_sync` for asyncio: polls without blocking the event loop."""
-        return await wait_until(self.has_synced, self._stop.is_set, timeout)
+        return await wait_until(self._synced_with_handlers(), self._stop.is_set, timeout)
+
+    def _synced_with_handlers(self) -> Callable[[], bool]:
+        # The handlers registered now: one added later does not hold back this wait.
+        regs = self._handlers
+        return lambda: self.has_synced() and all(r.removed or r.has_synced() for r in regs)
 
     def stream(self, maxsize: int = 0) -> EventStream:
         """An ``async for`` stream of :class:`kfast.InformerEvent` on the running loop, starting
@@ -295,9 +300,19 @@ class SharedIndexInformer:
         await asyncio.to_thread(self.stop)
 
     def wait_for_sync(self, timeout: float | None = None) -> bool:
+        """Wait until the cache holds the initial list (:meth:`has_synced`) AND every event
+        handler registered before this call has been told about it (each registration's
+        ``has_synced()``), or ``timeout`` seconds pass (False) or the informer stops.
+
+        client-go keeps the two apart (``WaitForCacheSync(informer.HasSynced)`` returns
+        while the processor may still be delivering the initial adds; a caller waits on
+        ``registration.HasSynced`` too); kfast waits for both, so a handler's
+        ``has_synced()`` is True once this returns True. :meth:`has_synced` itself keeps
+        client-go's meaning (the store only)."""
+        synced = self._synced_with_handlers()
         end = None if timeout is None else time.monotonic() + timeout
         delay = 0.001
-        while not self.has_synced():
+        while not synced():
             if self._stop.is_set():
                 return False
             if end is not None and time.monotonic() >= end:
@@ -379,10 +394,11 @@ class SharedIndexInformer:
         for h in handlers:
             if h._replayed or h.removed:
                 continue
-            h._replayed = True
             if h.on_add is not None:
                 for o in objs:
                     _call(h, self.path, ObjectView(o), True)  # as client-go does
+            # Only now: has_synced() (and wait_for_sync) must not report a replay half done.
+            h._replayed = True
 
     def _dispatch(self, notes: list[Any], handlers: list[EventHandlerRegistration]) -> None:
         path = self.path

@@ -258,3 +258,65 @@ def test_factory_informer_by_short_name(cfg: kfast.Config, admin: httpx.Client, 
             assert f.wait_for_cache_sync(30) == {k: True for k in f.informers()}
             assert [o.name for o in inf.lister.list()] == ["web"]
             assert inf.lister.get("web")["kind"] == "Deployment"  # type: ignore[index]
+
+
+def delete_crd(admin: httpx.Client, name: str, group: str) -> None:
+    assert admin.delete(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}").status_code == 200
+
+    def unlisted() -> bool:
+        doc = admin.get("/apis", headers={"Accept": AGGREGATED_ACCEPT}).json()
+        return all(i["metadata"]["name"] != group for i in doc["items"])
+
+    until(unlisted)
+
+
+@modes
+def test_a_crd_short_name_clashing_with_a_built_in_one_loses_with_a_warning(
+        mode: str, cfg: kfast.Config, admin: httpx.Client, group: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    name = create_crd(admin, crd(group, "deployments", "Deployment", short="deploy"))
+    try:
+        def use(m: Any, d: Any) -> Any:
+            return call(mode, lambda: m.resource_for("deploy"), lambda: m.resource_for("deploy." + group))
+
+        with caplog.at_level("WARNING", logger="kfast.discovery"):
+            (builtin, crd_res), _ = with_mapper(mode, cfg, use)
+        assert str(builtin.gvr) == "deployments.v1.apps"
+        assert str(crd_res.gvr) == f"deployments.v1.{group}"
+        assert [r.getMessage() for r in caplog.records if "lower priority" in r.getMessage()] == [
+            f"'deploy' means deployments.v1.apps; it could also match lower priority resource "
+            f"deployments.v1.{group} (qualify the name as <resource>.<group> to choose)"]
+    finally:
+        delete_crd(admin, name, group)
+
+
+@modes
+def test_an_ambiguity_cached_on_disk_is_rechecked_once_the_crd_is_gone(
+        mode: str, cfg: kfast.Config, admin: httpx.Client, tmp_path: Path, group: str) -> None:
+    tag = group[1:9]
+    other = f"h{tag}.kfast.example"
+    plural, kind, short = f"clash{tag}s", f"Clash{tag}", f"cl{tag}"
+    keep = create_crd(admin, crd(group, plural, kind, short=short))
+    gone = create_crd(admin, crd(other, plural, kind, short=short))
+    try:
+        def ambiguous(m: Any, d: Any) -> Any:
+            async def a() -> Any:
+                with pytest.raises(kfast.errors.AmbiguousResourceError):
+                    await m.resource_for(short)
+            if mode == "async":
+                return a()
+            with pytest.raises(kfast.errors.AmbiguousResourceError):
+                m.resource_for(short)
+
+        with_mapper(mode, cfg, ambiguous, cache_dir=tmp_path)  # the disk cache lists both
+    finally:
+        delete_crd(admin, gone, other)
+    try:
+        def use(m: Any, d: Any) -> Any:
+            return call(mode, lambda: m.resource_for(short))
+
+        (found,), paths = with_mapper(mode, cfg, use, cache_dir=tmp_path)
+        assert str(found.gvr) == f"{plural}.v1.{group}"
+        assert paths[:2] == ["/api", "/apis"] and "/api" not in paths[2:]  # one refresh
+    finally:
+        delete_crd(admin, keep, group)

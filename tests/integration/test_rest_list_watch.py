@@ -48,19 +48,39 @@ def test_pagination_over_more_than_one_page(mode: str, cluster: Cluster, admin: 
             seen: list[Any] = []
             on_response(make, seen.append)
             cms = make(CONFIGMAPS)
-            out = await v(cms.list(limit=10))
+            out = await v(cms.list(page_size=10))
             assert names(out["items"]) == expected and out["kind"] == "ConfigMapList"
             assert "continue" not in out["metadata"] and out["metadata"]["resourceVersion"]
             assert [r.request.url.params.get("limit") for r in seen] == ["10"] * 3
             assert [bool(r.request.url.params.get("continue")) for r in seen] == [False, True, True]
             seen.clear()
-            items = await take(cms.iter_list(limit=10, label_selector="!absent"))
+            items = await take(cms.iter_list(page_size=10, label_selector="!absent"))
             assert names(items) == expected and len(seen) == 3
             # Across namespaces, with a field selector, unpaged.
             everywhere = await v(cms.list(namespace=ALL_NAMESPACES, field_selector="metadata.name=cm-07",
-                                          limit=None))
+                                          page_size=None))
             pairs = [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in everywhere["items"]]
             assert (namespace, "cm-07") in pairs and {n for _, n in pairs} == {"cm-07"}
+    run(scenario())
+
+
+@modes
+def test_list_page_returns_one_page_and_its_continue_token(mode: str, cluster: Cluster, admin: httpx.Client,
+                                                           namespace: str) -> None:
+    expected = fill(admin, namespace, 12)
+
+    async def scenario() -> None:
+        async with clients(mode, config(cluster, namespace)) as make:
+            seen: list[Any] = []
+            on_response(make, seen.append)
+            cms = make(CONFIGMAPS)
+            first = await v(cms.list_page(limit=1))
+            assert names(first["items"]) == expected[:1] and len(seen) == 1
+            assert first["metadata"]["continue"] and first["metadata"]["remainingItemCount"] == 11
+            rest = await v(cms.list_page(limit=20, continue_token=first["metadata"]["continue"]))
+            assert names(rest["items"]) == expected[1:] and "continue" not in rest["metadata"]
+            assert rest["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+            assert len(seen) == 2
     run(scenario())
 
 
@@ -85,7 +105,7 @@ def test_expired_continue_token_falls_back_to_a_full_list(mode: str, nocache: Cl
                 on_response(make, lambda r: statuses.append(
                     (r.status_code, bool(r.request.url.params.get("continue")), r.request.url.params.get("limit"))))
                 on_response(make, compact_after_first_page)
-                out = await v(cms.list(limit=10))
+                out = await v(cms.list(page_size=10))
                 # The paged list expired; the answer is one full list (newer snapshot).
                 assert statuses == [(200, False, "10"), (410, True, "10"), (200, False, None)]
                 assert names(out["items"]) == sorted([f"cm-{i:02d}" for i in range(25)] + ["cm-00a", "zz-late"])
@@ -93,7 +113,7 @@ def test_expired_continue_token_falls_back_to_a_full_list(mode: str, nocache: Cl
                     admin.delete(f"/api/v1/namespaces/{ns}/configmaps/{name}")
                 compacted.clear()
                 statuses.clear()
-                items = await take(cms.iter_list(limit=10))
+                items = await take(cms.iter_list(page_size=10))
                 assert statuses == [(200, False, "10"), (410, True, "10"), (200, False, None)]
                 got = names(items)
                 # Each key at most once, in order: the first page, then the rest of the
@@ -139,7 +159,8 @@ def test_watch_resumes_after_server_timeouts_without_losing_events(mode: str, cl
             cms = make(CONFIGMAPS)
             rv = (await v(cms.list()))["metadata"]["resourceVersion"]
             # Each request ends after 2 s (server side); the watch as a whole after 9 s.
-            w = cms.watch(resource_version=rv, timeout_seconds=9, server_timeout_seconds=2)
+            w = cms.watch(resource_version=rv, timeout_seconds=9, server_timeout_seconds=2,
+                          yield_bookmarks=True)
             t = threading.Thread(target=writer)
             started = time.monotonic()
             t.start()
@@ -165,7 +186,7 @@ def test_metadata_only_watch_and_initial_events(mode: str, cluster: Cluster, nam
             for n in ("a", "b"):
                 await v(cms.create(cm(n, payload="x" * 500)))
             meta = make(CONFIGMAPS, metadata_only=True)
-            w = meta.watch(send_initial_events=True, timeout_seconds=20)
+            w = meta.watch(send_initial_events=True, timeout_seconds=20, yield_bookmarks=True)
             try:
                 first = await take(w, 3)
                 await v(cms.patch("a", {"data": {"payload": "y"}}))
@@ -179,6 +200,29 @@ def test_metadata_only_watch_and_initial_events(mode: str, cluster: Cluster, nam
                        for e in first[:2])
             assert later[0].type == "MODIFIED" and later[0].object["kind"] == "PartialObjectMetadata"
             assert later[0].object["metadata"]["name"] == "a"
+    run(scenario())
+
+
+@modes
+def test_bookmarks_are_hidden_by_default(mode: str, cluster: Cluster, namespace: str) -> None:
+    async def scenario() -> None:
+        async with clients(mode, config(cluster, namespace)) as make:
+            cms = make(CONFIGMAPS)
+            for n in ("a", "b"):
+                await v(cms.create(cm(n)))
+            # The server sends the initial-events-end bookmark after a and b: not yielded.
+            w = cms.watch(send_initial_events=True, timeout_seconds=20)
+            try:
+                first = await take(w, 2)
+                await v(cms.patch("a", {"data": {"k": "y"}}))
+                later = await take(w, 1)
+            finally:
+                await close(w)
+            # The README's loop works on every event.
+            assert [(e.type, e.object["metadata"]["name"]) for e in first + later] == \
+                [("ADDED", "a"), ("ADDED", "b"), ("MODIFIED", "a")]
+            assert w._state.initial_events_done  # the bookmark was seen, only not yielded
+            assert w.resource_version == later[0].object["metadata"]["resourceVersion"]
     run(scenario())
 
 
