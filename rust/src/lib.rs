@@ -7,6 +7,7 @@ pub mod decode;
 pub mod fifo;
 pub mod index;
 pub mod json_buf;
+pub mod list_response;
 pub mod object;
 pub mod process;
 pub mod store;
