@@ -108,7 +108,8 @@ class DirectLister:
             c.close()
 
     def page(self, path: str, params: dict[str, str], accept: str, *,
-             capture_for: _native.DeltaFIFO | None, transform: _native.ObjectTransform | None) -> ListResult:
+             capture_for: _native.DeltaFIFO | None, transform: _native.ObjectTransform | None,
+             throttle: bool = True) -> ListResult:
         from kfast._wire import ListResult
 
         key = _key(path, params, accept)
@@ -116,13 +117,13 @@ class DirectLister:
             conn = self._pending.pop(key, None)
         if conn is not None:
             self.pipelined_hits += 1
-        else:
+        elif throttle:
             self._wire._throttle()
         retried_auth = False
         ahead = _Ahead()
         while True:
             try:
-                resp, conn = self._answer(conn, path, params, accept, ahead)
+                resp, conn = self._answer(conn, path, params, accept, ahead, throttle)
             except _Stale:
                 conn = None
                 continue  # once per stale connection; a fresh one cannot be stale
@@ -189,7 +190,7 @@ class DirectLister:
     # -- one response --------------------------------------------------------------------
 
     def _answer(self, conn: _Conn | None, path: str, params: dict[str, str],
-                accept: str, ahead: _Ahead) -> tuple[_native.ListResponse, _Conn | None]:
+                accept: str, ahead: _Ahead, throttle: bool) -> tuple[_native.ListResponse, _Conn | None]:
         """Read the answer to ``(path, params)``: on ``conn`` if it was sent ahead there,
         else sent now on an idle or new connection. Returns the response and the
         connection, None when it cannot be reused."""
@@ -211,7 +212,7 @@ class DirectLister:
                 raise errors.ConnectError(f"LIST request could not be sent: {e}") from e
         resp = _native.ListResponse()
         try:
-            self._read(conn, resp, path, params, accept, ahead)
+            self._read(conn, resp, path, params, accept, ahead if self.pipeline else None, throttle)
         except _Stale:
             conn.close()
             raise
@@ -226,7 +227,7 @@ class DirectLister:
         return resp, conn
 
     def _read(self, conn: _Conn, resp: _native.ListResponse, path: str, params: dict[str, str],
-              accept: str, ahead: _Ahead) -> None:
+              accept: str, ahead: _Ahead | None, throttle: bool) -> None:
         view = conn.view
         if conn.left:
             # Bytes of this response read along with the previous one.
@@ -236,7 +237,7 @@ class DirectLister:
             if rest:
                 conn.buf[:rest] = conn.buf[used:n]
             conn.left = rest
-            self._maybe_send_ahead(conn, resp, path, params, accept, ahead)
+            self._maybe_send_ahead(conn, resp, path, params, accept, ahead, throttle)
         while not resp.complete:
             # (Leftover bytes are only ever the next response's: this one took all it could.)
             try:
@@ -258,11 +259,11 @@ class DirectLister:
             if used < n:
                 conn.buf[: n - used] = conn.buf[used:n]
             conn.left = n - used
-            self._maybe_send_ahead(conn, resp, path, params, accept, ahead)
+            self._maybe_send_ahead(conn, resp, path, params, accept, ahead, throttle)
 
     def _maybe_send_ahead(self, conn: _Conn, resp: _native.ListResponse, path: str,
-                          params: dict[str, str], accept: str, ahead: _Ahead) -> None:
-        if not self.pipeline or ahead.sent is not None or not resp.reusable:
+                          params: dict[str, str], accept: str, ahead: _Ahead | None, throttle: bool) -> None:
+        if ahead is None or ahead.sent is not None or not resp.reusable:
             return
         meta = resp.early_metadata
         if meta is None or meta[1] is None:
@@ -272,7 +273,9 @@ class DirectLister:
             return
         from kfast._wire import serialize_request
 
-        self._wire._throttle()  # the request sent ahead draws from the bucket like any other
+        if throttle:
+            # A caller that rations every page gets the same for the page sent ahead.
+            self._wire._throttle()
         request = self._wire.build_request(path, nxt, accept)
         try:
             conn.sock.sendall(serialize_request(request))

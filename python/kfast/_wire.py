@@ -119,12 +119,17 @@ class Wire:
 
     def list_page(self, path: str, params: dict[str, str], accept: str = "application/json", *,
                   capture_for: _native.DeltaFIFO | None = None,
-                  transform: _native.ObjectTransform | None = None) -> ListResult:
+                  transform: _native.ObjectTransform | None = None,
+                  throttle: bool = True) -> ListResult:
         """One LIST page, its items parsed in Rust. ``transform`` is applied to each item;
-        ``capture_for``: capture the values its Indexer's field indexes read."""
+        ``capture_for``: capture the values its Indexer's field indexes read. ``throttle``:
+        take a rate-limiter token (the reflector does for the first page of each LIST only,
+        see ``_driver``)."""
         if self.lister is not None:
-            return self.lister.page(path, params, accept, capture_for=capture_for, transform=transform)
-        self._throttle()
+            return self.lister.page(path, params, accept, capture_for=capture_for, transform=transform,
+                                    throttle=throttle)
+        if throttle:
+            self._throttle()
         try:
             resp = self.client.send(self.build_request(path, params, accept), auth=self._auth)
         except httpx.HTTPError as e:
