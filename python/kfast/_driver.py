@@ -108,7 +108,12 @@ class ReflectorRunner:
             event = self._perform(action)
             if event is None or self._stop.is_set():
                 break
+            replaced = isinstance(action, ReplaceStore)
             action = self.reflector.step(event, self._clock())
+            if replaced:
+                # The listed pages are let go now (the machine and `action` held them):
+                # return what they took to the OS rather than keep it for the watch.
+                _native.release_free_memory()
 
     def _record(self, action: Action) -> None:
         if isinstance(action, ReplaceStore):
