@@ -202,6 +202,10 @@ class ListResponse:
     ) -> tuple[list[StoredObject], str, str | None]:
         """As :func:`decode_list` on the body (which is then released)."""
 
+def release_free_memory() -> None:
+    """Return the pages the extension's allocator (mimalloc) holds free, including those of
+    threads that have ended, to the OS. The informer calls it once a (re)list is applied."""
+
 def decode_list(
     body: bytes,
     *,

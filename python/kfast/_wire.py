@@ -1,10 +1,10 @@
 """How LIST and WATCH bytes travel between the API server and the Rust decoder.
 
 LIST pages go over kfast's own keep-alive sockets, pipelined (:mod:`kfast._list_conn`),
-falling back to httpx where WATCH does. WATCH does not go through httpx (design.md §1): the request is built as an
-``httpx.Request`` by the same client, with the same auth flow, then serialised here and sent on
-a socket we open ourselves (TLS from the config's one ``SSLContext``); the response is read in
-1 MiB ``recv_into`` calls and each buffer goes to ``WatchDecoder(http=True)`` whole. Through a
+falling back to httpx where WATCH does. WATCH does not go through httpx (design.md §1): the
+request is built as an ``httpx.Request`` by the same client, with the same auth flow, then
+serialised here and sent on a socket we open ourselves (TLS from the config's one
+``SSLContext``); the response is read in 1 MiB ``recv_into`` calls and each buffer goes to ``WatchDecoder(http=True)`` whole. Through a
 proxy or a user-supplied httpx transport we cannot own the socket, so the body streams through
 ``iter_bytes()`` (uncompressed) into ``WatchDecoder(http=False)`` instead.
 """
