@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -90,7 +91,7 @@ class _KeepAliveServer:
     """Answers requests on each connection in order (HTTP/1.1 pipelining), recording the
     connection each came on."""
 
-    def __init__(self, respond: Callable[[str], bytes]) -> None:
+    def __init__(self, respond: Callable[[str, str], bytes]) -> None:
         self.respond = respond
         self.seen: list[tuple[int, str]] = []
         self._sock = socket.create_server(("127.0.0.1", 0))
@@ -122,7 +123,7 @@ class _KeepAliveServer:
                 head, data = data.split(b"\r\n\r\n", 1)
                 target = head.split(b" ")[1].decode()
                 self.seen.append((conn_id, target))
-                conn.sendall(self.respond(target))
+                conn.sendall(self.respond(target, head.decode("latin-1")))
 
     def close(self) -> None:
         self._sock.close()
@@ -134,7 +135,7 @@ def _page_body(names: list[str], token: str) -> dict[str, object]:
 
 
 def test_pipelined_request_on_one_connection_and_its_410() -> None:
-    def respond(target: str) -> bytes:
+    def respond(target: str, head: str) -> bytes:
         if "continue=t1" in target:
             return json_response(410, status(410, "Expired", "continue expired", metadata={"continue": "t9"}))
         return json_response(200, _page_body(["a", "b"], "t1"))
@@ -158,6 +159,36 @@ def test_pipelined_request_on_one_connection_and_its_410() -> None:
         # A request that is not the one sent ahead is sent afresh.
         page = wire.list_page(PODS, {"resourceVersion": "0", "limit": "2"})
         assert page.continue_token == "t1"
+        wire.close()
+    finally:
+        srv.close()
+
+
+def test_401_refreshes_the_credential_once_and_retries(tmp_path: Path) -> None:
+    tok = tmp_path / "token"
+    tok.write_text("old")
+    auths: list[str] = []
+
+    def respond(target: str, head: str) -> bytes:
+        auth = next(line for line in head.split("\r\n") if line.lower().startswith("authorization:"))
+        auths.append(auth.split(" ", 2)[2])
+        if auths[-1] != "new":
+            return json_response(401, status(401, "Unauthorized", "bad token"))
+        return json_response(200, _page_body(["a"], ""))
+
+    srv = _KeepAliveServer(respond)
+    try:
+        wire = Wire(Config(server=srv.url, token_file=str(tok)))
+        wire.build_request(PODS, {})  # the old token is read and cached
+        tok.write_text("new")  # rotated
+        page = wire.list_page(PODS, {"limit": "5"})
+        assert [o.key for o in page.items] == ["default/a"] and page.continue_token is None
+        assert auths == ["old", "new"]
+        tok.write_text("bad")
+        wire.credentials_refused()
+        with pytest.raises(errors.Unauthorized):
+            wire.list_page(PODS, {"limit": "5"})
+        assert auths[2:] == ["bad", "bad"]  # one retry, then the typed error
         wire.close()
     finally:
         srv.close()
