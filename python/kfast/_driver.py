@@ -81,6 +81,7 @@ class ReflectorRunner:
             # Passed only then, so wires that predate transforms keep working.
             self._watch_kw["transform"] = self._native_transform
         self._list_transformed = False
+        self._real_wire = isinstance(wire, Wire)
         if isinstance(wire, Wire):
             # LIST items parsed in Rust with the field values our indexes read captured and
             # a native transform applied (a test double of a Wire does neither).
@@ -107,7 +108,12 @@ class ReflectorRunner:
             event = self._perform(action)
             if event is None or self._stop.is_set():
                 break
+            replaced = isinstance(action, ReplaceStore)
             action = self.reflector.step(event, self._clock())
+            if replaced:
+                # The listed pages are let go now (the machine and `action` held them):
+                # return what they took to the OS rather than keep it for the watch.
+                _native.release_free_memory()
 
     def _record(self, action: Action) -> None:
         if isinstance(action, ReplaceStore):
@@ -122,8 +128,16 @@ class ReflectorRunner:
             if self.reflector.lists > 0 and "continue" not in action.params:
                 log.info("reflector %s: relisting at resourceVersion=%r", self.path,
                          action.params.get("resourceVersion"))
+            kw = self._list_kw
+            if self._real_wire and "continue" in action.params:
+                # One rate-limiter token per LIST, not per page: the pages of one list are one
+                # read of the collection (an unpaged or streaming list of the same objects
+                # takes one token), and this machine only follows tokens the server handed it.
+                # Per page, 200 pages of 500 pods at the default 50 qps / burst 100 could not
+                # take less than 2 s.
+                kw = {**kw, "throttle": False}
             try:
-                page = self.wire.list_page(self.path, action.params, **self._list_kw)  # type: ignore[arg-type]
+                page = self.wire.list_page(self.path, action.params, **kw)  # type: ignore[arg-type]
                 items = page.items
                 if self.transform is not None and not self._list_transformed:
                     tf = self.transform

@@ -167,6 +167,45 @@ class WatchDecoder:
         same outcome; any :meth:`feed`/:meth:`feed_fifo` after it raises ValueError (the
         stream has ended: use a new decoder per response)."""
 
+@final
+class ListResponse:
+    """One LIST answer read off a keep-alive connection (``kfast._list_conn``): HTTP/1.1
+    framing in Rust, the body kept whole for :meth:`decode`."""
+
+    def __init__(self) -> None: ...
+    def feed(self, data: Buffer) -> int:
+        """Take this response's bytes from ``data``; returns how many were its (the rest
+        belongs to the next response on the connection). DecodeError on bad framing."""
+    @property
+    def status_code(self) -> int | None: ...
+    @property
+    def headers(self) -> list[tuple[str, str]] | None: ...
+    @property
+    def complete(self) -> bool: ...
+    @property
+    def reusable(self) -> bool:
+        """Whether the connection may carry another request after this response."""
+    @property
+    def consumed(self) -> int: ...
+    @property
+    def early_metadata(self) -> tuple[str, str | None] | None:
+        """``(resourceVersion, continue or None)`` of a 2xx list body once its ``metadata``
+        (written before ``items``) has arrived; None until then."""
+    def finish(self) -> None:
+        """The connection closed: StreamTruncated unless that ends the response."""
+    def body(self) -> bytes: ...
+    def decode(
+        self,
+        *,
+        capture_for: DeltaFIFO | None = None,
+        transform: ObjectTransform | None = None,
+    ) -> tuple[list[StoredObject], str, str | None]:
+        """As :func:`decode_list` on the body (which is then released)."""
+
+def release_free_memory() -> None:
+    """Return the pages the extension's allocator (mimalloc) holds free, including those of
+    threads that have ended, to the OS. The informer calls it once a (re)list is applied."""
+
 def decode_list(
     body: bytes,
     *,

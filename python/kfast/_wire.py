@@ -1,9 +1,10 @@
 """How LIST and WATCH bytes travel between the API server and the Rust decoder.
 
-LIST goes through httpx. WATCH does not (design.md §1): the request is built as an
-``httpx.Request`` by the same client, with the same auth flow, then serialised here and sent on
-a socket we open ourselves (TLS from the config's one ``SSLContext``); the response is read in
-1 MiB ``recv_into`` calls and each buffer goes to ``WatchDecoder(http=True)`` whole. Through a
+LIST pages go over kfast's own keep-alive sockets, pipelined (:mod:`kfast._list_conn`),
+falling back to httpx where WATCH does. WATCH does not go through httpx (design.md §1): the
+request is built as an ``httpx.Request`` by the same client, with the same auth flow, then
+serialised here and sent on a socket we open ourselves (TLS from the config's one
+``SSLContext``); the response is read in 1 MiB ``recv_into`` calls and each buffer goes to ``WatchDecoder(http=True)`` whole. Through a
 proxy or a user-supplied httpx transport we cannot own the socket, so the body streams through
 ``iter_bytes()`` (uncompressed) into ``WatchDecoder(http=False)`` instead.
 """
@@ -22,6 +23,7 @@ import msgspec
 from kfast import _native, errors
 from kfast._auth import RefreshingAuth, authorize
 from kfast._config import Config
+from kfast._list_conn import DirectLister
 from kfast._metrics import Counters
 from kfast._transport import map_transport_error
 
@@ -89,8 +91,12 @@ class Wire:
         self._auth = config.auth()
         # Owning the socket is only possible when we are the ones dialling the server.
         self.direct = transport is None and config.proxy_for(config.server) is None
+        # LIST pages on our own keep-alive sockets, the next page requested early.
+        self.lister: DirectLister | None = DirectLister(self) if self.direct else None
 
     def close(self) -> None:
+        if self.lister is not None:
+            self.lister.close()
         self.client.close()
 
     def build_request(self, path: str, params: dict[str, str], accept: str = "application/json") -> httpx.Request:
@@ -113,10 +119,17 @@ class Wire:
 
     def list_page(self, path: str, params: dict[str, str], accept: str = "application/json", *,
                   capture_for: _native.DeltaFIFO | None = None,
-                  transform: _native.ObjectTransform | None = None) -> ListResult:
+                  transform: _native.ObjectTransform | None = None,
+                  throttle: bool = True) -> ListResult:
         """One LIST page, its items parsed in Rust. ``transform`` is applied to each item;
-        ``capture_for``: capture the values its Indexer's field indexes read."""
-        self._throttle()
+        ``capture_for``: capture the values its Indexer's field indexes read. ``throttle``:
+        take a rate-limiter token (the reflector does for the first page of each LIST only,
+        see ``_driver``)."""
+        if self.lister is not None:
+            return self.lister.page(path, params, accept, capture_for=capture_for, transform=transform,
+                                    throttle=throttle)
+        if throttle:
+            self._throttle()
         try:
             resp = self.client.send(self.build_request(path, params, accept), auth=self._auth)
         except httpx.HTTPError as e:

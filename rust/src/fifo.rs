@@ -125,6 +125,25 @@ impl State {
         keys
     }
 
+    /// Tables a burst (the initial list: one key per object) grew and that are empty
+    /// again go back to a small size, so the queue of a 100k-object replace does not stay
+    /// allocated (~70 B per cached object) for the life of the informer. Small tables keep
+    /// their capacity: a steady watch drains the queue every batch and should not churn.
+    fn shrink_drained_locked(&mut self) {
+        const KEEP: usize = 4096;
+        if self.items.is_empty() && self.items.capacity() > KEEP {
+            self.items = HashMap::new();
+        }
+        if self.queue.is_empty() && self.queue.capacity() > KEEP {
+            self.queue = VecDeque::new();
+        }
+    }
+
+    /// Capacity of the item table and the queue (tests).
+    pub(crate) fn capacities_locked(&self) -> (usize, usize) {
+        (self.items.capacity(), self.queue.capacity())
+    }
+
     fn pop_locked(&mut self) -> Option<Popped> {
         let is_in_initial_list = !self.all_initial_popped();
         let key = self.queue.pop_front()?;
@@ -326,6 +345,9 @@ impl DeltaFifo {
         }
         let n = max_keys.max(1).min(st.queue.len());
         let popped: Vec<Popped> = (0..n).map(|_| st.pop_locked().expect("n <= queue length")).collect();
+        if st.queue.is_empty() {
+            st.shrink_drained_locked();
+        }
         let mut id = 0;
         if track && self.known_objects.is_some() {
             st.batch_seq += 1;

@@ -424,3 +424,28 @@ fn failed_batch_is_requeued_in_front_with_newer_deltas_after_it() {
     assert_eq!(kinds(&f, "ns/b"), vec![(DeltaType::Replaced, false), (DeltaType::Updated, false)]);
     f.check_invariants().unwrap();
 }
+
+#[test]
+fn tables_grown_by_a_big_replace_shrink_once_drained() {
+    let store = Arc::new(Store::default());
+    let f = DeltaFifo::new(Some(store.clone()));
+    let objs: Vec<ObjectRef> = (0..20_000).map(|i| obj(&format!("p{i}"), &i.to_string())).collect();
+    f.replace(objs.clone(), "1");
+    assert!(f.state.lock().capacities_locked().0 >= 20_000);
+    let mut popped = 0;
+    while popped < 20_000 {
+        let batch = f.pop_batch(3000, Some(Duration::from_millis(10))).unwrap();
+        popped += batch.len();
+        if popped < 20_000 {
+            // Not drained yet: nothing shrinks under a queue that still holds keys.
+            assert!(f.state.lock().capacities_locked().0 >= 20_000 - popped);
+        }
+    }
+    let (items, queue) = f.state.lock().capacities_locked();
+    assert!(items <= 4096 && queue <= 4096, "{items} {queue}");
+    // Still a working FIFO afterwards, and a small queue keeps its capacity.
+    f.add(obj("p1", "x"));
+    assert_eq!(f.pop_batch(10, Some(Duration::from_millis(10))).unwrap()[0].key.as_ref(), "ns/p1");
+    f.add(obj("p2", "y"));
+    f.check_invariants().unwrap();
+}

@@ -78,6 +78,36 @@ pub fn decode_list(body: &[u8], fp: &FieldPaths, tf: Option<&Transform>) -> Resu
     Ok(page)
 }
 
+/// The list's `metadata.resourceVersion` and `continue` from the first bytes of its body,
+/// once `metadata` is complete and came before `items` (kube-apiserver writes it first), so
+/// the next page can be requested while this one is still arriving. None: not yet known
+/// from `prefix` (or `metadata` comes after `items`; then only the whole body tells).
+/// The whole body's decode stays authoritative: a caller checks it agrees.
+pub fn list_meta_prefix(prefix: &[u8]) -> Option<(String, Option<String>)> {
+    const STOP: &str = "list metadata found";
+    let mut page = ListPage::default();
+    let mut seen = false;
+    let mut s = Scanner::new(prefix);
+    let r = s.object(|s, key| {
+        if key.is(b"items") {
+            return Err(super::scan::ScanError { pos: s.pos(), msg: STOP });
+        }
+        if key.is(b"metadata") {
+            if !s.null()? {
+                list_meta(s, &mut page)?;
+            }
+            seen = true;
+        } else {
+            s.skip_value()?;
+        }
+        Ok(())
+    });
+    match r {
+        Err(e) if e.msg == STOP && seen => Some((page.resource_version, page.continue_token)),
+        _ => None,
+    }
+}
+
 fn list_meta(s: &mut Scanner<'_>, page: &mut ListPage) -> ScanResult<()> {
     s.object(|s, key| {
         if key.is(b"resourceVersion") {
@@ -122,6 +152,25 @@ mod tests {
         let plain = decode_list(BODY.as_bytes(), &FieldPaths::default(), None).unwrap();
         assert!(plain.items[0].fields.is_none() && plain.items[0].json.len() > a.json.len());
         assert_eq!(plain.items[1].json, page.items[1].json);
+    }
+
+    #[test]
+    fn metadata_from_a_prefix() {
+        let body = BODY.as_bytes();
+        let at = BODY.find("\"items\"").unwrap();
+        // Known once the `items` key itself has arrived, not before.
+        assert_eq!(list_meta_prefix(&body[..at + 8]), Some(("77".into(), Some("tok".into()))));
+        for n in 0..at + 6 {
+            assert_eq!(list_meta_prefix(&body[..n]), None, "{n}");
+        }
+        assert_eq!(list_meta_prefix(body), Some(("77".into(), Some("tok".into()))));
+        let last = br#"{"metadata":{"resourceVersion":"9","continue":""},"items":[]}"#;
+        assert_eq!(list_meta_prefix(last), Some(("9".into(), None)));
+        // metadata after items, or none at all: only the whole body can say.
+        assert_eq!(list_meta_prefix(br#"{"items":[],"metadata":{"continue":"x"}}"#), None);
+        assert_eq!(list_meta_prefix(br#"{"kind":"PodList","items":[]}"#), None);
+        assert_eq!(list_meta_prefix(b"[]"), None);
+        assert_eq!(list_meta_prefix(br#"{"metadata":{"continue":1},"items":[]}"#), None);
     }
 
     #[test]

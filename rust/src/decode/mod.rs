@@ -22,7 +22,8 @@ mod trusted;
 pub use capture::{Captured, FieldPaths, ABSENT, UNKNOWN};
 pub use event::{EventKind, WatchEvent};
 pub use field::field_values;
-pub use list::{decode_list, ListPage};
+pub use http::{Framing, Step};
+pub use list::{decode_list, list_meta_prefix, ListPage};
 
 /// The values of a captured span (`Captured::get`) of `json`.
 pub fn values_at_span(json: &[u8], span: [u32; 2]) -> Vec<String> {

@@ -3,6 +3,7 @@
 pub mod decode;
 pub mod error;
 pub mod fifo;
+pub mod list;
 pub mod object;
 pub mod store;
 pub mod transform;
@@ -15,6 +16,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     decode::register(m)?;
     store::register(m)?;
     fifo::register(m)?;
+    list::register(m)?;
     transform::register(m)?;
     Ok(())
 }
