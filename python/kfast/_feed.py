@@ -57,11 +57,12 @@ class _Feed:
     def in_initial_phase(self) -> bool:
         return self.initial is not None or self.staging is not None
 
-    def _staged(self, d: _native.WatchDecoder, chunk: Any,
+    def _staged(self, d: Any, chunk: Any,
                 staging: tuple[_native.DeltaFIFO, _native.Indexer]) -> str | None:
         c = self.c
         fifo, idx = staging
-        res = d.feed_fifo(chunk, fifo)
+        # Synchronous even on a pump: the initial set must be whole at the bookmark.
+        res = d.feed_fifo(chunk, fifo, wait=True) if isinstance(d, _native.WatchPump) else d.feed_fifo(chunk, fifo)
         code = d.status_code
         if not self.opened and code is not None and 200 <= code < 300:
             self.opened = True
@@ -79,7 +80,7 @@ class _Feed:
             self.on_initial_end(idx.list(), res.last_resource_version)
         return None  # the replace sets the RV; nothing before it is progress
 
-    def __call__(self, d: _native.WatchDecoder, chunk: Any) -> str | None:
+    def __call__(self, d: Any, chunk: Any) -> str | None:
         c = self.c
         if self.staging is not None:
             return self._staged(d, chunk, self.staging)
@@ -145,7 +146,8 @@ def run_python_path(
     bookmark (the driver replaces the store there) and the same stream carries on."""
     feed = _Feed(fifo, on_opened, on_initial_end, counters, transform)
     try:
-        for _decoder, rv in stream.feeds(feed):
+        # The pump (decoding on a Rust thread) only serves feed_fifo, i.e. no transform.
+        for _decoder, rv in stream.feeds(feed, pump=transform is None):
             if rv:
                 on_progress(rv)
     except errors.ApiError:

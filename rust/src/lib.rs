@@ -9,6 +9,7 @@ pub mod index;
 pub mod json_buf;
 pub mod object;
 pub mod process;
+pub mod pump;
 pub mod store;
 
 #[cfg(feature = "python")]

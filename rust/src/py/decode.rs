@@ -226,6 +226,19 @@ pub struct FeedResult {
     error_status: Option<PyObject>,
 }
 
+impl FeedResult {
+    /// For other feeders of a FIFO (`py/pump.rs`).
+    pub(crate) fn new(
+        events: usize,
+        bookmarks: usize,
+        last_resource_version: Option<String>,
+        initial_events_end: bool,
+        error_status: Option<PyObject>,
+    ) -> Self {
+        FeedResult { events, bookmarks, last_resource_version, initial_events_end, error_status }
+    }
+}
+
 #[pymethods]
 impl FeedResult {
     fn __repr__(&self) -> String {

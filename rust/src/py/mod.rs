@@ -4,6 +4,7 @@ pub mod decode;
 pub mod error;
 pub mod fifo;
 pub mod object;
+pub mod pump;
 pub mod store;
 
 use pyo3::prelude::*;
@@ -14,5 +15,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     decode::register(m)?;
     store::register(m)?;
     fifo::register(m)?;
+    pump::register(m)?;
     Ok(())
 }
