@@ -80,7 +80,8 @@ struct State {
     pending: usize,
     /// Read buffers queued or being decoded. Invariant: `<= MAX_IN_FLIGHT`.
     buffers_out: usize,
-    /// Buffers the worker is done with, for the next reads (no page faults on reuse).
+    /// Buffers the worker is done with, for the next reads (no page faults on reuse); one
+    /// once the worker is idle, so a quiet watch holds one read buffer, not a burst's worth.
     free: Vec<Vec<u8>>,
     /// What finished since the caller last took it.
     done: Progress,
@@ -306,11 +307,18 @@ fn run(shared: &Shared, mut dec: Decoder) {
             st.error.get_or_insert(e);
         }
         st.pending -= 1;
+        let mut surplus = None;
         if let Some(buf) = spent {
             st.buffers_out -= 1;
-            st.free.push(buf);
+            // A burst may have needed several buffers; an idle stream keeps one.
+            if st.jobs.is_empty() && !st.free.is_empty() {
+                surplus = Some(buf);
+            } else {
+                st.free.push(buf);
+            }
         }
         drop(st);
+        drop(surplus);
         shared.cond.notify_all();
     }
 }
