@@ -22,7 +22,7 @@
 //!   enters the FIFO after it returns.
 
 use crate::decode::{Decoder, DecoderOptions, EventKind, WatchEvent};
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::fifo::{DeltaFifo, DeltaObject, DeltaType};
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
