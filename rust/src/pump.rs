@@ -35,6 +35,14 @@ use std::thread::JoinHandle;
 /// (this many read buffers, recycled).
 pub const MAX_IN_FLIGHT: usize = 4;
 
+/// Deltas a FIFO may hold before the worker waits to push more (for `feed(.., bounded)`).
+/// Without it a slow consumer (Python handlers) let the whole burst pile up in the FIFO:
+/// 65-88 MB of RSS kept after a 32k-event burst where feeding on the reading thread kept
+/// 12 MB (that thread was held back by the GIL the handlers hold). ~10 reads of pods.
+pub const MAX_QUEUED_DELTAS: usize = 2048;
+/// How often a worker waiting for room in the FIFO checks whether it was stopped.
+const ROOM_SLICE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// What the worker pushed into the FIFO (summed over the reads it finished).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Progress {
@@ -64,9 +72,9 @@ impl Progress {
 
 enum Job {
     /// Body bytes `buf[r]` for each range, in order, for `fifo`.
-    Body { buf: Vec<u8>, ranges: Vec<Range<usize>>, fifo: Arc<DeltaFifo> },
+    Body { buf: Vec<u8>, ranges: Vec<Range<usize>>, fifo: Arc<DeltaFifo>, bounded: bool },
     /// The body is complete: decode a final line without '\n'.
-    End { fifo: Arc<DeltaFifo> },
+    End { fifo: Arc<DeltaFifo>, bounded: bool },
     /// End of input without a complete body (a read-until-close body): a partial line is
     /// a truncation.
     Finish,
@@ -152,8 +160,10 @@ impl WatchPump {
     }
 
     /// Frame `buf` (all of it is input) and queue its body bytes for decoding into `fifo`.
-    /// Returns at once; see `take` for the outcome.
-    pub fn feed(&mut self, buf: Vec<u8>, fifo: &Arc<DeltaFifo>) {
+    /// Returns at once; see `take` for the outcome. `bounded`: the worker waits to push
+    /// while `fifo` holds `MAX_QUEUED_DELTAS` (only when another thread drains it: a caller
+    /// that drains it itself after `take(true)` would wait for itself).
+    pub fn feed(&mut self, buf: Vec<u8>, fifo: &Arc<DeltaFifo>, bounded: bool) {
         if self.held.is_some() || self.poison.is_some() || buf.is_empty() {
             self.recycle(buf);
             return;
@@ -167,11 +177,11 @@ impl WatchPump {
             self.ranges = ranges;
             self.recycle(buf);
         } else {
-            self.push_job(Job::Body { buf, ranges, fifo: fifo.clone() });
+            self.push_job(Job::Body { buf, ranges, fifo: fifo.clone(), bounded });
         }
         if self.framer.complete() && self.held.is_none() && !self.ended {
             self.ended = true;
-            self.push_job(Job::End { fifo: fifo.clone() });
+            self.push_job(Job::End { fifo: fifo.clone(), bounded });
         }
     }
 
@@ -277,7 +287,7 @@ fn run(shared: &Shared, mut dec: Decoder) {
         let mut progress = Progress::default();
         let mut spent = None;
         let result = match job {
-            Job::Body { buf, ranges, fifo } => {
+            Job::Body { buf, ranges, fifo, bounded } => {
                 if let Some(store) = fifo.known_objects() {
                     // The decoder captures the store's field-index paths (see feed_fifo).
                     let paths = store.index_defs().iter().filter_map(|d| d.func.field_path().map(Box::from)).collect();
@@ -290,12 +300,18 @@ fn run(shared: &Shared, mut dec: Decoder) {
                         break;
                     }
                 }
+                if bounded && !out.is_empty() && !wait_for_room(shared, &fifo) {
+                    return;
+                }
                 push_events(&fifo, &mut out, &mut progress);
                 spent = Some(buf);
                 r
             }
-            Job::End { fifo } => {
+            Job::End { fifo, bounded } => {
                 let r = dec.body_end(&mut out);
+                if bounded && !out.is_empty() && !wait_for_room(shared, &fifo) {
+                    return;
+                }
                 push_events(&fifo, &mut out, &mut progress);
                 r
             }
@@ -321,6 +337,16 @@ fn run(shared: &Shared, mut dec: Decoder) {
         drop(surplus);
         shared.cond.notify_all();
     }
+}
+
+/// Wait until `fifo` has room for more deltas; false if the pump was stopped meanwhile.
+fn wait_for_room(shared: &Shared, fifo: &DeltaFifo) -> bool {
+    while !fifo.wait_for_room(MAX_QUEUED_DELTAS, ROOM_SLICE) {
+        if shared.state.lock().stop {
+            return false;
+        }
+    }
+    true
 }
 
 /// Queue decoded events into the FIFO under one lock acquisition (as `feed_fifo` does).

@@ -101,7 +101,7 @@ fn pumped(parts: &[&[u8]], takes: &[u8]) -> (FifoState, Progress, Option<Error>)
     for (i, part) in parts.iter().enumerate() {
         let mut buf = pump.buffer(part.len());
         buf.copy_from_slice(part);
-        pump.feed(buf, &fifo);
+        pump.feed(buf, &fifo, false);
         pump.check_invariants().unwrap();
         let t = takes.get(i).copied().unwrap_or(0) % 3;
         if t > 0 {
@@ -190,7 +190,7 @@ fn non_2xx_is_its_status_and_complete_ends_the_body() {
     let mut pump = WatchPump::new(DecoderOptions::default()).unwrap();
     let mut buf = pump.buffer(resp.len());
     buf.copy_from_slice(resp.as_bytes());
-    pump.feed(buf, &fifo);
+    pump.feed(buf, &fifo, false);
     assert_eq!(pump.status_code(), Some(410));
     assert!(pump.complete());
     let (p, err) = pump.take(false);
@@ -204,7 +204,7 @@ fn non_2xx_is_its_status_and_complete_ends_the_body() {
     let mut pump = WatchPump::new(DecoderOptions::default()).unwrap();
     let mut buf = pump.buffer(resp.len());
     buf.copy_from_slice(resp.as_bytes());
-    pump.feed(buf, &fifo);
+    pump.feed(buf, &fifo, false);
     assert!(pump.complete());
     let (p, err) = pump.take(true);
     assert_eq!((p.events, err), (1, None));
@@ -219,7 +219,7 @@ fn close_drops_queued_work_and_joins() {
     for part in resp.chunks(4096) {
         let mut buf = pump.buffer(part.len());
         buf.copy_from_slice(part);
-        pump.feed(buf, &fifo);
+        pump.feed(buf, &fifo, false);
     }
     pump.close();
     let queued = fifo.len();
@@ -230,3 +230,50 @@ fn close_drops_queued_work_and_joins() {
 }
 
 use crate::error::Status;
+
+#[test]
+fn a_bounded_feed_waits_for_room_in_the_fifo_and_close_still_returns() {
+    let n = 3 * MAX_QUEUED_DELTAS as u32;
+    let body: String = (0..n).map(|i| line(&L::Ev(1, 0, i + 1)).replace("\"p0\"", &format!("\"p{i}\""))).collect();
+    let resp = Arc::new(response(body.as_bytes(), &[], true));
+    let fifo = Arc::new(DeltaFifo::new(None));
+    // The reader blocks too once the worker holds MAX_IN_FLIGHT reads: feed from a thread.
+    let feeder = {
+        let (fifo, resp) = (fifo.clone(), resp.clone());
+        std::thread::spawn(move || {
+            let mut pump = WatchPump::new(DecoderOptions::default()).unwrap();
+            for part in resp.chunks(64 * 1024) {
+                let mut buf = pump.buffer(part.len());
+                buf.copy_from_slice(part);
+                pump.feed(buf, &fifo, true);
+            }
+            pump.take(true)
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // No consumer yet: the worker stopped at the limit (plus at most one read's events).
+    let held = fifo.deltas_len();
+    assert!((MAX_QUEUED_DELTAS..MAX_QUEUED_DELTAS + 1000).contains(&held), "{held}");
+    // A consumer makes room: everything arrives.
+    let mut seen = 0;
+    while seen < n as usize {
+        match fifo.pop(Some(std::time::Duration::from_secs(5))) {
+            Ok(p) => seen += p.deltas.len(),
+            Err(e) => panic!("{e:?} after {seen}"),
+        }
+    }
+    let (p, err) = feeder.join().unwrap();
+    assert_eq!((p.events, err), (n as usize, None));
+    // Stopped while waiting for room: close() returns promptly.
+    let mut pump = WatchPump::new(DecoderOptions::default()).unwrap();
+    let fifo = Arc::new(DeltaFifo::new(None));
+    for part in resp.chunks(1 << 20).take(MAX_IN_FLIGHT - 1) {
+        let mut buf = pump.buffer(part.len());
+        buf.copy_from_slice(part);
+        pump.feed(buf, &fifo, true);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let t = std::time::Instant::now();
+    pump.close();
+    assert!(t.elapsed() < std::time::Duration::from_secs(1));
+}

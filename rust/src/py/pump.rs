@@ -74,7 +74,7 @@ impl PyWatchPump {
             if !bytes.is_empty() {
                 let mut buf = py.allow_threads(|| inner.buffer(bytes.len()));
                 buf.copy_from_slice(bytes);
-                py.allow_threads(|| inner.feed(buf, &fifo));
+                py.allow_threads(|| inner.feed(buf, &fifo, !wait));
             }
             bytes.len()
         } else {
@@ -84,7 +84,7 @@ impl PyWatchPump {
                 // Copied with the GIL held: a bytearray may change or move once it is gone.
                 let mut buf = py.allow_threads(|| inner.buffer(n));
                 src.copy_to_slice(py, &mut buf)?;
-                py.allow_threads(|| inner.feed(buf, &fifo));
+                py.allow_threads(|| inner.feed(buf, &fifo, !wait));
             }
             n
         };
