@@ -38,8 +38,8 @@ pub const MAX_IN_FLIGHT: usize = 4;
 /// Deltas a FIFO may hold before the worker waits to push more (for `feed(.., bounded)`).
 /// Without it a slow consumer (Python handlers) let the whole burst pile up in the FIFO:
 /// 65-88 MB of RSS kept after a 32k-event burst where feeding on the reading thread kept
-/// 12 MB (that thread was held back by the GIL the handlers hold). ~10 reads of pods.
-pub const MAX_QUEUED_DELTAS: usize = 2048;
+/// 12 MB (that thread was held back by the GIL the handlers hold). ~5 reads of pods.
+pub const MAX_QUEUED_DELTAS: usize = 1024;
 /// How often a worker waiting for room in the FIFO checks whether it was stopped.
 const ROOM_SLICE: std::time::Duration = std::time::Duration::from_millis(20);
 
