@@ -55,8 +55,11 @@ class ReflectorRunner:
         counters: Counters | None = None,
         metadata_only: bool = False,
         transform: Transform | None = None,
+        bounded: bool = False,
     ) -> None:
         self.wire = wire
+        # A processor thread drains `fifo` (the informer's): the watch may wait for room.
+        self.bounded = bounded
         self.path = path
         self.fifo = fifo
         self.reflector = reflector
@@ -162,7 +165,9 @@ class ReflectorRunner:
         try:
             if streaming or self.transform is not None:
                 run_python_path(stream, self.fifo, opened, initial_end if streaming else None,
-                                progress, self.counters, self.transform)
+                                progress, self.counters, self.transform, self.bounded)
+            elif self.bounded:
+                stream.run_into_fifo(self.fifo, opened, progress, self.counters, bounded=True)
             else:
                 stream.run_into_fifo(self.fifo, opened, progress, self.counters)
         except Exception as e:  # noqa: BLE001

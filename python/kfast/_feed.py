@@ -35,8 +35,9 @@ Transform = Callable[[_native.StoredObject], _native.StoredObject]
 class _Feed:
     def __init__(self, fifo: _native.DeltaFIFO, on_opened: Callable[[], None],
                  on_initial_end: Callable[[list[_native.StoredObject], str], None] | None,
-                 counters: Counters, transform: Transform | None) -> None:
+                 counters: Counters, transform: Transform | None, bounded: bool = False) -> None:
         self.fifo = fifo
+        self.bounded = bounded
         self.on_opened = on_opened
         self.on_initial_end = on_initial_end
         self.c = counters
@@ -85,7 +86,10 @@ class _Feed:
         if self.staging is not None:
             return self._staged(d, chunk, self.staging)
         if self.initial is None and self.transform is None:
-            res = d.feed_fifo(chunk, self.fifo)
+            if self.bounded and isinstance(d, _native.WatchPump):
+                res = d.feed_fifo(chunk, self.fifo, bounded=True)
+            else:
+                res = d.feed_fifo(chunk, self.fifo)
             c.events += res.events
             c.bookmarks += res.bookmarks
             if res.error_status is not None:
@@ -140,11 +144,12 @@ def run_python_path(
     on_progress: Callable[[str], None],
     counters: Counters,
     transform: Transform | None = None,
+    bounded: bool = False,
 ) -> None:
     """Stream until the watch ends, like ``run_into_fifo``. With ``on_initial_end`` this is
     a streaming list: ``on_initial_end(objects, rv)`` is called at the initial-events-end
     bookmark (the driver replaces the store there) and the same stream carries on."""
-    feed = _Feed(fifo, on_opened, on_initial_end, counters, transform)
+    feed = _Feed(fifo, on_opened, on_initial_end, counters, transform, bounded)
     try:
         # The pump (decoding on a Rust thread) only serves feed_fifo, i.e. no transform.
         for _decoder, rv in stream.feeds(feed, pump=transform is None):

@@ -177,9 +177,13 @@ class WatchPump:
     @property
     def complete(self) -> bool:
         """True once the body's end was read (the worker may still be decoding up to it)."""
-    def feed_fifo(self, data: Buffer, fifo: DeltaFIFO, *, wait: bool = False) -> FeedResult:
+    def feed_fifo(self, data: Buffer, fifo: DeltaFIFO, *, wait: bool = False,
+                  bounded: bool = False) -> FeedResult:
         """Queue ``data`` for decoding into ``fifo``; return what finished since the last
-        call. Empty ``data`` or ``wait=True``: first wait until everything fed is decoded."""
+        call. Empty ``data`` or ``wait=True``: first wait until everything fed is decoded.
+        ``bounded`` (ignored with ``wait``): the decode thread waits to queue more while
+        ``fifo`` holds 1024 deltas, so only when another thread drains it (the informer's
+        processor); a slow consumer then slows the reads instead of piling up the stream."""
     def finish(self) -> FeedResult:
         """End of input (EOF): wait for the worker, then raise StreamTruncated if a chunk or
         line was left incomplete (or the pending error); returns what it had not reported."""

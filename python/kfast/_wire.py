@@ -191,11 +191,20 @@ class WatchStream:
         on_opened: Callable[[], None],
         on_progress: Callable[[str], None],
         counters: Counters | None = None,
+        bounded: bool = False,
     ) -> None:
-        """Stream until the watch ends. Returns on a normal end or close(); raises typed errors."""
+        """Stream until the watch ends. Returns on a normal end or close(); raises typed errors.
+        ``bounded``: another thread drains ``fifo``; reading waits while it is full (see
+        ``WatchPump.feed_fifo``)."""
         c = counters or Counters()
         opened = False
-        for decoder, res in self._feeds(lambda d, chunk: d.feed_fifo(chunk, fifo), pump=True):
+
+        def feed(d: Any, chunk: Any) -> Any:
+            if bounded and isinstance(d, _native.WatchPump):
+                return d.feed_fifo(chunk, fifo, bounded=True)
+            return d.feed_fifo(chunk, fifo)
+
+        for decoder, res in self._feeds(feed, pump=True):
             code = decoder.status_code
             if not opened and code is not None and 200 <= code < 300:
                 opened = True
@@ -265,8 +274,9 @@ class WatchStream:
                 if n == 0:
                     if self._closed.is_set():
                         return
-                    if pump:
-                        yield decoder, feed(decoder, _EMPTY)  # what the pump still had
+                    if pump:  # what the pump still had, then its error if any
+                        yield decoder, feed(decoder, _EMPTY)
+                        yield decoder, feed(decoder, _EMPTY)
                     self._finish(decoder)
                     return
                 try:
@@ -282,7 +292,9 @@ class WatchStream:
                     feed(decoder, _EMPTY)
                 elif decoder.complete or not _readable(sock, poller):
                     # The pump decodes behind the reads: before waiting for more bytes (or
-                    # returning), wait for it, so its progress and errors are not held up.
+                    # returning), wait for it, so its progress and errors are not held up
+                    # (an error found after some events is raised by the call after them).
+                    yield decoder, feed(decoder, _EMPTY)
                     yield decoder, feed(decoder, _EMPTY)
                 if decoder.complete:
                     return  # terminating chunk seen; the connection may stay open (keep-alive)

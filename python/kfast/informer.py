@@ -125,7 +125,7 @@ class SharedIndexInformer:
         self._counters = Counters()
         self._runner = ReflectorRunner(self._wire, self.path, self._fifo, self._reflector,
                                        counters=self._counters, metadata_only=metadata_only,
-                                       transform=transform)
+                                       transform=transform, bounded=True)
         self._lister = Lister(self._indexer, namespace)
         self.resync_period = float(resync_period)
         self._handlers: list[EventHandlerRegistration] = []

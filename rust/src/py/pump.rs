@@ -59,14 +59,16 @@ impl PyWatchPump {
     }
 
     /// See `_native.pyi`.
-    #[pyo3(signature = (data, fifo, *, wait = false))]
+    #[pyo3(signature = (data, fifo, *, wait = false, bounded = false))]
     fn feed_fifo(
         &mut self,
         py: Python<'_>,
         data: &Bound<'_, PyAny>,
         fifo: PyRef<'_, PyDeltaFifo>,
         wait: bool,
+        bounded: bool,
     ) -> PyResult<FeedResult> {
+        let bounded = bounded && !wait;
         let fifo = fifo.fifo.clone();
         let inner = &mut self.inner;
         let n = if let Ok(b) = data.downcast::<PyBytes>() {
@@ -74,7 +76,7 @@ impl PyWatchPump {
             if !bytes.is_empty() {
                 let mut buf = py.allow_threads(|| inner.buffer(bytes.len()));
                 buf.copy_from_slice(bytes);
-                py.allow_threads(|| inner.feed(buf, &fifo, !wait));
+                py.allow_threads(|| inner.feed(buf, &fifo, bounded));
             }
             bytes.len()
         } else {
@@ -84,7 +86,7 @@ impl PyWatchPump {
                 // Copied with the GIL held: a bytearray may change or move once it is gone.
                 let mut buf = py.allow_threads(|| inner.buffer(n));
                 src.copy_to_slice(py, &mut buf)?;
-                py.allow_threads(|| inner.feed(buf, &fifo, !wait));
+                py.allow_threads(|| inner.feed(buf, &fifo, bounded));
             }
             n
         };
