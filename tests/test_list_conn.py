@@ -217,21 +217,26 @@ def test_list_response_framing_and_early_metadata() -> None:
         cut.finish()
 
 
-def test_reflector_takes_one_rate_limiter_token_per_list(sim: Simulator) -> None:
-    # 12 pages at 2 qps with a burst of 1 would take 5.5 s if every page took a token.
+def test_reflector_takes_one_rate_limiter_token_per_page(sim: Simulator) -> None:
+    # As in client-go, each page is a request and draws a token: 12 pages at 4 qps with a
+    # burst of 1 cannot take less than 11 / 4 = 2.75 s; with the limiter off they are quick.
     for transport in (None, httpx.HTTPTransport()):
-        cfg = Config.for_url(sim.url).replace(qps=2.0, burst=1)
-        wire = Wire(cfg, transport=transport)
-        inf = SharedIndexInformer(cfg, "pods", watch_list=False, page_size=100, wire=wire)
-        t0 = time.monotonic()
-        inf.start()
-        try:
-            assert inf.wait_for_sync(10)
-            assert time.monotonic() - t0 < 3.0
-            assert len(inf.indexer) == 1200 and inf.metrics().list_requests == 12
-        finally:
-            inf.stop()
-            wire.close()
+        for qps, at_least, at_most in ((4.0, 2.7, 30.0), (None, 0.0, 2.5)):
+            cfg = Config.for_url(sim.url).replace(qps=qps, burst=1)
+            wire = Wire(cfg, transport=transport)
+            inf = SharedIndexInformer(cfg, "pods", watch_list=False, page_size=100, wire=wire)
+            t0 = time.monotonic()
+            inf.start()
+            try:
+                assert inf.wait_for_sync(30)
+                assert at_least <= time.monotonic() - t0 < at_most
+                assert len(inf.indexer) == 1200 and inf.metrics().list_requests == 12
+            finally:
+                inf.stop()
+                wire.close()
+
+
+def test_list_page_throttle_false_draws_no_token(sim: Simulator) -> None:
     # A caller of list_page draws a token per page unless it says otherwise.
     cfg = Config.for_url(sim.url).replace(qps=0.5, burst=1)
     wire = Wire(cfg)

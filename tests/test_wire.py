@@ -235,3 +235,63 @@ def test_429_ending_at_eof_keeps_retry_after() -> None:
         with pytest.raises(errors.TooManyRequests) as ei:
             collect(Wire(Config.for_url(srv.url)))
         assert ei.value.retry_after == 4
+
+
+# -- the informer's path: run_into_fifo decodes on the WatchPump's thread -----------------
+
+
+def _run_into_fifo(srv: ScriptedServer) -> tuple[_native.DeltaFIFO, list[str], list[str], BaseException | None]:
+    fifo = _native.DeltaFIFO()
+    opened: list[str] = []
+    progress: list[str] = []
+    err: BaseException | None = None
+    try:
+        Wire(Config.for_url(srv.url)).watch("/api/v1/pods", WATCH).run_into_fifo(
+            fifo, lambda: opened.append("opened"), progress.append)
+    except errors.KfastError as e:
+        err = e
+    return fifo, opened, progress, err
+
+
+def test_run_into_fifo_queues_every_event_in_order_and_reports_progress() -> None:
+    many = [chunk(event("MODIFIED", f"p{i % 7}", str(10 + i))) for i in range(3000)]
+    with ScriptedServer(lambda r: [watch_head(), *many, chunk(event("ADDED", "z", "9999")), chunk(b"")]) as srv:
+        fifo, opened, progress, err = _run_into_fifo(srv)
+    assert err is None and opened == ["opened"]
+    assert progress[-1] == "9999" and progress == sorted(progress, key=int)
+    assert sorted(fifo.list_keys()) == sorted({f"default/p{i}" for i in range(7)} | {"default/z"})
+    rvs = [d.object.resource_version for d in fifo.get_by_key("default/p3") or []]
+    assert rvs == [str(10 + i) for i in range(3000) if i % 7 == 3]
+    fifo.check_invariants()
+
+
+def test_run_into_fifo_returns_at_the_last_chunk_on_a_kept_alive_connection() -> None:
+    with ScriptedServer(lambda r: [watch_head(), chunk(event("ADDED", "a", "6")), chunk(b"")], hold=True) as srv:
+        t0 = time.monotonic()
+        fifo, _, progress, err = _run_into_fifo(srv)
+        assert err is None and progress == ["6"] and len(fifo) == 1
+        assert time.monotonic() - t0 < 2
+
+
+def test_run_into_fifo_malformed_line_on_a_quiet_stream() -> None:
+    script = [watch_head(), chunk(event("ADDED", "a", "6") + b"{not json\n"), 5.0]
+    with ScriptedServer(lambda r: script) as srv:
+        t0 = time.monotonic()
+        fifo, _, progress, err = _run_into_fifo(srv)
+        assert isinstance(err, errors.DecodeError), err
+        assert progress == ["6"] and fifo.list_keys() == ["default/a"]
+        assert time.monotonic() - t0 < 2
+
+
+def test_run_into_fifo_error_event_and_truncation() -> None:
+    gone = event("ERROR", "x", "0").replace(b'"object":', b'"object":' + json.dumps(
+        status(410, "Expired", "too old")).encode() + b',"ignored":')
+    with ScriptedServer(lambda r: [watch_head(), chunk(event("ADDED", "a", "6") + gone)]) as srv:
+        fifo, _, progress, err = _run_into_fifo(srv)
+        assert isinstance(err, errors.Gone) and progress == ["6"] and len(fifo) == 1
+    with ScriptedServer(lambda r: [watch_head(), chunk(event("ADDED", "a", "6")), b"5\r\n{\"ty"]) as srv:
+        fifo, _, progress, err = _run_into_fifo(srv)
+        assert isinstance(err, errors.StreamTruncated) and progress == ["6"] and len(fifo) == 1
+    with ScriptedServer(lambda r: [json_response(403, status(403, "Forbidden", "no"))]) as srv:
+        fifo, opened, _, err = _run_into_fifo(srv)
+        assert isinstance(err, errors.Forbidden) and not opened and len(fifo) == 0

@@ -56,8 +56,11 @@ class ReflectorRunner:
         counters: Counters | None = None,
         metadata_only: bool = False,
         transform: Transform | None = None,
+        bounded: bool = False,
     ) -> None:
         self.wire = wire
+        # A processor thread drains `fifo` (the informer's): the watch may wait for room.
+        self.bounded = bounded
         self.path = path
         self.fifo = fifo
         self.reflector = reflector
@@ -128,14 +131,8 @@ class ReflectorRunner:
             if self.reflector.lists > 0 and "continue" not in action.params:
                 log.info("reflector %s: relisting at resourceVersion=%r", self.path,
                          action.params.get("resourceVersion"))
+            # Every page draws a rate-limiter token, as each page is a request in client-go.
             kw = self._list_kw
-            if self._real_wire and "continue" in action.params:
-                # One rate-limiter token per LIST, not per page: the pages of one list are one
-                # read of the collection (an unpaged or streaming list of the same objects
-                # takes one token), and this machine only follows tokens the server handed it.
-                # Per page, 200 pages of 500 pods at the default 50 qps / burst 100 could not
-                # take less than 2 s.
-                kw = {**kw, "throttle": False}
             try:
                 page = self.wire.list_page(self.path, action.params, **kw)  # type: ignore[arg-type]
                 items = page.items
@@ -212,7 +209,9 @@ class ReflectorRunner:
         try:
             if streaming or self._python_transform is not None:
                 run_python_path(stream, self.fifo, opened, initial_end if streaming else None,
-                                progress, self.counters, self._python_transform)
+                                progress, self.counters, self._python_transform, self.bounded)
+            elif self.bounded:
+                stream.run_into_fifo(self.fifo, opened, progress, self.counters, bounded=True)
             else:
                 stream.run_into_fifo(self.fifo, opened, progress, self.counters)
         except Exception as e:  # noqa: BLE001

@@ -36,8 +36,9 @@ Transform = Callable[[_native.StoredObject], _native.StoredObject]
 class _Feed:
     def __init__(self, fifo: _native.DeltaFIFO, on_opened: Callable[[], None],
                  on_initial_end: Callable[[list[_native.StoredObject], str], None] | None,
-                 counters: Counters, transform: Transform | None) -> None:
+                 counters: Counters, transform: Transform | None, bounded: bool = False) -> None:
         self.fifo = fifo
+        self.bounded = bounded
         self.on_opened = on_opened
         self.on_initial_end = on_initial_end
         self.c = counters
@@ -58,11 +59,14 @@ class _Feed:
     def in_initial_phase(self) -> bool:
         return self.initial is not None or self.staging is not None
 
-    def _staged(self, d: _native.WatchDecoder, chunk: Any,
+    def _staged(self, d: Any, chunk: Any,
                 staging: tuple[_native.DeltaFIFO, _native.Indexer]) -> str | None:
         c = self.c
         fifo, idx = staging
-        res = d.feed_fifo(chunk, fifo, capture_for=self.fifo)
+        # Synchronous even on a pump: the initial set must be whole at the bookmark. (The
+        # pump does not record field-index values for the staging FIFO; the plain decoder does.)
+        res = d.feed_fifo(chunk, fifo, wait=True) if isinstance(d, _native.WatchPump) \
+            else d.feed_fifo(chunk, fifo, capture_for=self.fifo)
         code = d.status_code
         if not self.opened and code is not None and 200 <= code < 300:
             self.opened = True
@@ -81,12 +85,15 @@ class _Feed:
             self.on_initial_end(idx.list(), res.last_resource_version)
         return None  # the replace sets the RV; nothing before it is progress
 
-    def __call__(self, d: _native.WatchDecoder, chunk: Any) -> str | None:
+    def __call__(self, d: Any, chunk: Any) -> str | None:
         c = self.c
         if self.staging is not None:
             return self._staged(d, chunk, self.staging)
         if self.initial is None and self.transform is None:
-            res = d.feed_fifo(chunk, self.fifo)
+            if self.bounded and isinstance(d, _native.WatchPump):
+                res = d.feed_fifo(chunk, self.fifo, bounded=True)
+            else:
+                res = d.feed_fifo(chunk, self.fifo)
             c.events += res.events
             c.bookmarks += res.bookmarks
             c.count_feed(res)
@@ -144,13 +151,15 @@ def run_python_path(
     on_progress: Callable[[str], None],
     counters: Counters,
     transform: Transform | None = None,
+    bounded: bool = False,
 ) -> None:
     """Stream until the watch ends, like ``run_into_fifo``. With ``on_initial_end`` this is
     a streaming list: ``on_initial_end(objects, rv)`` is called at the initial-events-end
     bookmark (the driver replaces the store there) and the same stream carries on."""
-    feed = _Feed(fifo, on_opened, on_initial_end, counters, transform)
+    feed = _Feed(fifo, on_opened, on_initial_end, counters, transform, bounded)
     try:
-        for _decoder, rv in stream.feeds(feed):
+        # The pump (decoding on a Rust thread) only serves feed_fifo, i.e. no transform.
+        for _decoder, rv in stream.feeds(feed, pump=transform is None):
             if rv:
                 on_progress(rv)
     except errors.ApiError:

@@ -241,6 +241,44 @@ class ObjectTransform:
     def __radd__(self, other: ObjectTransform, /) -> ObjectTransform: ...
     def __eq__(self, other: object, /) -> bool: ...
 
+@final
+class WatchPump:
+    """A watch decoder split across two threads, for the informer's socket path: the
+    caller keeps reading the socket while a Rust thread decodes and queues into the FIFO.
+
+    Input is a raw HTTP/1.1 response, as for ``WatchDecoder(http=True)``. Each
+    :meth:`feed_fifo` copies the read into a recycled buffer, parses the HTTP framing at
+    once (so :attr:`status_code`, :attr:`headers` and :attr:`complete` are current), queues
+    the body bytes for the worker and returns what the worker finished since the last call.
+    Events reach the FIFO in order, exactly once; a reported ``last_resource_version`` is
+    only ever that of events already queued. Errors are those of ``WatchDecoder`` in the
+    same order: raised (or, for an ERROR event, reported in ``error_status``) only after the
+    events before them were reported; after an error every call raises it again.
+    At most a few reads are queued: :meth:`feed_fifo` waits (GIL released) for the worker
+    beyond that. :meth:`close` stops the worker and waits for it; nothing reaches the FIFO
+    after it returns (work not yet done is dropped).
+    """
+
+    def __new__(cls, *, max_line_bytes: int = 67108864) -> WatchPump: ...
+    @property
+    def status_code(self) -> int | None: ...
+    @property
+    def headers(self) -> list[tuple[str, str]] | None: ...
+    @property
+    def complete(self) -> bool:
+        """True once the body's end was read (the worker may still be decoding up to it)."""
+    def feed_fifo(self, data: Buffer, fifo: DeltaFIFO, *, wait: bool = False,
+                  bounded: bool = False) -> FeedResult:
+        """Queue ``data`` for decoding into ``fifo``; return what finished since the last
+        call. Empty ``data`` or ``wait=True``: first wait until everything fed is decoded.
+        ``bounded`` (ignored with ``wait``): the decode thread waits to queue more while
+        ``fifo`` holds 1024 deltas, so only when another thread drains it (the informer's
+        processor); a slow consumer then slows the reads instead of piling up the stream."""
+    def finish(self) -> FeedResult:
+        """End of input (EOF): wait for the worker, then raise StreamTruncated if a chunk or
+        line was left incomplete (or the pending error); returns what it had not reported."""
+    def close(self) -> None: ...
+
 # --------------------------------------------------------------------------------------
 # Index functions
 # --------------------------------------------------------------------------------------

@@ -4,13 +4,16 @@ LIST pages go over kfast's own keep-alive sockets, pipelined (:mod:`kfast._list_
 falling back to httpx where WATCH does. WATCH does not go through httpx (design.md §1): the
 request is built as an ``httpx.Request`` by the same client, with the same auth flow, then
 serialised here and sent on a socket we open ourselves (TLS from the config's one
-``SSLContext``); the response is read in 1 MiB ``recv_into`` calls and each buffer goes to ``WatchDecoder(http=True)`` whole. Through a
+``SSLContext``); the response is read in 1 MiB ``recv_into`` calls and each buffer goes to
+``WatchDecoder(http=True)`` whole (or, on the informer's path without a native transform, to a
+``WatchPump``, which decodes on a Rust thread while this one reads on). Through a
 proxy or a user-supplied httpx transport we cannot own the socket, so the body streams through
 ``iter_bytes()`` (uncompressed) into ``WatchDecoder(http=False)`` instead.
 """
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 import threading
@@ -192,11 +195,20 @@ class WatchStream:
         on_opened: Callable[[], None],
         on_progress: Callable[[str], None],
         counters: Counters | None = None,
+        bounded: bool = False,
     ) -> None:
-        """Stream until the watch ends. Returns on a normal end or close(); raises typed errors."""
+        """Stream until the watch ends. Returns on a normal end or close(); raises typed errors.
+        ``bounded``: another thread drains ``fifo``; reading waits while it is full (see
+        ``WatchPump.feed_fifo``)."""
         c = counters or Counters()
         opened = False
-        for decoder, res in self._feeds(lambda d, chunk: d.feed_fifo(chunk, fifo)):
+
+        def feed(d: Any, chunk: Any) -> Any:
+            if bounded and isinstance(d, _native.WatchPump):
+                return d.feed_fifo(chunk, fifo, bounded=True)
+            return d.feed_fifo(chunk, fifo)
+
+        for decoder, res in self._feeds(feed, pump=True):
             code = decoder.status_code
             if not opened and code is not None and 200 <= code < 300:
                 opened = True
@@ -218,15 +230,20 @@ class WatchStream:
                     raise errors.api_error_from_status(ev.status)
                 yield ev
 
-    def feeds(self, feed: Callable[[_native.WatchDecoder, Any], _T]) -> Iterator[tuple[_native.WatchDecoder, _T]]:
+    def feeds(self, feed: Callable[[Any, Any], _T], pump: bool = False) -> Iterator[tuple[Any, _T]]:
         """Run ``feed(decoder, chunk)`` on each chunk read; yields (decoder, its result).
-        Decoder errors surface here as typed errors (see :mod:`kfast._feed`)."""
-        return self._feeds(feed)
+        Decoder errors surface here as typed errors (see :mod:`kfast._feed`).
 
-    def _feeds(self, feed: Callable[[_native.WatchDecoder, Any], _T]) -> Iterator[tuple[_native.WatchDecoder, _T]]:
+        With ``pump`` the decoder may be a :class:`kfast._native.WatchPump` (on a socket we
+        own): ``feed`` must then only use ``feed_fifo``, whose results arrive as the pump's
+        thread finishes them; ``feed(decoder, b"")`` waits for everything read so far, and is
+        called (its result yielded too) before the stream goes quiet or ends."""
+        return self._feeds(feed, pump)
+
+    def _feeds(self, feed: Callable[[Any, Any], _T], pump: bool = False) -> Iterator[tuple[Any, _T]]:
         # feed() runs inside these generators so decoder errors pass through their handlers.
         if self._wire.direct:
-            return self._refused(self._socket_feeds(feed))
+            return self._refused(self._socket_feeds(feed, pump))
         return self._refused(self._httpx_feeds(feed))
 
     def _refused(self, feeds: Iterator[_T]) -> Iterator[_T]:
@@ -236,11 +253,21 @@ class WatchStream:
             self._wire.credentials_refused()  # rotated token file, expired exec credential
             raise
 
-    def _socket_feeds(self, feed: Callable[[_native.WatchDecoder, Any], _T]) -> Iterator[tuple[_native.WatchDecoder, _T]]:
-        decoder = _native.WatchDecoder(http=True, transform=self._transform)
-        sock = self._connect()
+    def _socket_feeds(self, feed: Callable[[Any, Any], _T], pump: bool) -> Iterator[tuple[Any, _T]]:
+        # The pump has no transform hook yet: a native transform keeps decoding on this thread.
+        pump = pump and self._transform is None
+        decoder: Any = _native.WatchPump() if pump else _native.WatchDecoder(http=True, transform=self._transform)
+        try:
+            sock = self._connect()
+        except BaseException:
+            if pump:
+                decoder.close()
+            raise
         buf = bytearray(READ_SIZE)
         view = memoryview(buf)
+        poller = select.poll() if pump else None
+        if poller is not None:
+            poller.register(sock, select.POLLIN)
         try:
             while not self._closed.is_set():
                 try:
@@ -254,6 +281,9 @@ class WatchStream:
                 if n == 0:
                     if self._closed.is_set():
                         return
+                    if pump:  # what the pump still had, then its error if any
+                        yield decoder, feed(decoder, _EMPTY)
+                        yield decoder, feed(decoder, _EMPTY)
                     self._finish(decoder)
                     return
                 try:
@@ -263,19 +293,28 @@ class WatchStream:
                         e.retry_after = _retry_after(decoder.headers)
                     raise
                 yield decoder, res
-                # A malformed line poisons the decoder, but the error only surfaces on the
-                # next call; probe with an empty feed so a quiet stream cannot hide it.
-                feed(decoder, _EMPTY)
+                if poller is None:
+                    # A malformed line poisons the decoder, but the error only surfaces on
+                    # the next call; probe with an empty feed so a quiet stream cannot hide it.
+                    feed(decoder, _EMPTY)
+                elif decoder.complete or not _readable(sock, poller):
+                    # The pump decodes behind the reads: before waiting for more bytes (or
+                    # returning), wait for it, so its progress and errors are not held up
+                    # (an error found after some events is raised by the call after them).
+                    yield decoder, feed(decoder, _EMPTY)
+                    yield decoder, feed(decoder, _EMPTY)
                 if decoder.complete:
                     return  # terminating chunk seen; the connection may stay open (keep-alive)
         finally:
+            if pump:
+                decoder.close()  # joins its thread: nothing reaches the FIFO after this
             self._sock = None
             try:
                 sock.close()
             except OSError:
                 pass
 
-    def _finish(self, decoder: _native.WatchDecoder) -> None:
+    def _finish(self, decoder: Any) -> None:
         if decoder.status_code is None:
             raise errors.StreamTruncated("the server closed the watch connection before answering")
         try:
@@ -344,6 +383,13 @@ class WatchStream:
                 raise _map_httpx(e) from e
         finally:
             resp.close()
+
+
+def _readable(sock: socket.socket, poller: select.poll) -> bool:
+    """Whether a read would return at once (TLS may hold decrypted bytes the socket lacks)."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    return bool(poller.poll(0))
 
 
 def serialize_request(request: httpx.Request) -> bytes:

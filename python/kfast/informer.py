@@ -1,7 +1,9 @@
 """SharedIndexInformer: a cache of one resource kept current by list+watch, with handlers.
 
-Two threads per informer. The reflector thread runs the list/watch state machine; watch
-bytes go from the socket into the Rust decoder and straight into the Rust DeltaFIFO. The
+Two threads per informer, and a Rust one per watch. The reflector thread runs the
+list/watch state machine and reads the watch socket; each read goes to a ``WatchPump``, whose
+Rust thread decodes it and pushes the events straight into the Rust DeltaFIFO while the
+reflector reads on (one thread doing both was the bottleneck on 2 cores). The
 processor thread calls ``_native.process_batch``, which pops up to a few thousand keys and
 applies them to the Indexer with the GIL released, and then dispatches that batch of
 notifications to Python handlers in one Python loop.
@@ -166,7 +168,7 @@ class SharedIndexInformer:
         self._counters = Counters()
         self._runner = ReflectorRunner(self._wire, self.path, self._fifo, self._reflector,
                                        counters=self._counters, metadata_only=metadata_only,
-                                       transform=transform)
+                                       transform=transform, bounded=True)
         self._lister = Lister(self._indexer, namespace)
         self.resync_period = float(resync_period)
         self._handlers: list[EventHandlerRegistration] = []

@@ -38,6 +38,9 @@ struct State {
     items: HashMap<Arc<str>, Vec<Delta>>,
     /// Keys in first-queued order. Invariant: no duplicates; same key set as `items`.
     queue: VecDeque<Arc<str>>,
+    /// Deltas queued, over all keys. Invariant: the sum of `items`' lengths. What a
+    /// producer that must not run far ahead of the consumer waits on (`wait_for_room`).
+    deltas: usize,
     /// Set by the first add/update/delete/replace (client-go: "populated").
     populated: bool,
     /// Keys of the first replace not yet popped. Invariant: `<= queue.len()`.
@@ -62,6 +65,8 @@ pub struct DeltaFifo {
     state: Mutex<State>,
     /// Signalled when keys are queued or the FIFO closes.
     cond: Condvar,
+    /// Signalled when keys are popped or the FIFO closes (see `wait_for_room`).
+    room: Condvar,
     /// The store the processor fills; replace() and resync() consult it.
     known_objects: Option<Arc<Store>>,
 }
@@ -82,13 +87,17 @@ impl State {
             // client-go: a Sync after a pending Deleted would resurrect the object.
             Some(deltas) if kind == DeltaType::Sync && deltas.last().is_some_and(|d| d.kind == DeltaType::Deleted) => {}
             Some(deltas) => {
+                let n = deltas.len();
                 deltas.push(Delta { kind, object });
                 dedup_last(deltas);
+                let grew = deltas.len() - n;
+                self.deltas += grew;
             }
             None => {
                 let key = object.shared_key();
                 self.queue.push_back(key.clone());
                 self.items.insert(key, vec![Delta { kind, object }]);
+                self.deltas += 1;
             }
         }
     }
@@ -152,6 +161,7 @@ impl State {
             self.initial_population_count -= 1;
         }
         let deltas = self.items.remove(&key).expect("queue and items hold the same keys");
+        self.deltas -= deltas.len();
         Some(Popped { key, deltas, is_in_initial_list, counted })
     }
 }
@@ -171,7 +181,7 @@ fn dedup_last(deltas: &mut Vec<Delta>) {
 
 impl DeltaFifo {
     pub fn new(known_objects: Option<Arc<Store>>) -> Self {
-        DeltaFifo { state: Mutex::new(State::default()), cond: Condvar::new(), known_objects }
+        DeltaFifo { state: Mutex::new(State::default()), cond: Condvar::new(), room: Condvar::new(), known_objects }
     }
 
     pub fn known_objects(&self) -> Option<&Arc<Store>> {
@@ -348,6 +358,7 @@ impl DeltaFifo {
         if st.queue.is_empty() {
             st.shrink_drained_locked();
         }
+        self.room.notify_all();
         let mut id = 0;
         if track && self.known_objects.is_some() {
             st.batch_seq += 1;
@@ -381,6 +392,7 @@ impl DeltaFifo {
             }
             let mut deltas = p.deltas;
             if let Some(newer) = st.items.remove(&p.key) {
+                st.deltas -= newer.len();
                 st.queue.retain(|k| *k != p.key);
                 for d in newer {
                     deltas.push(d);
@@ -388,6 +400,7 @@ impl DeltaFifo {
                 }
             }
             st.queue.push_front(p.key.clone());
+            st.deltas += deltas.len();
             st.items.insert(p.key, deltas);
         }
         drop(st);
@@ -409,6 +422,27 @@ impl DeltaFifo {
     pub fn close(&self) {
         self.state.lock().closed = true;
         self.cond.notify_all();
+        self.room.notify_all();
+    }
+
+    /// Deltas queued, over all keys.
+    pub fn deltas_len(&self) -> usize {
+        self.state.lock().deltas
+    }
+
+    /// Wait up to `timeout` until fewer than `max` deltas are queued (or the FIFO is
+    /// closed); returns whether that is so. For a producer that must not run unboundedly
+    /// ahead of the consumer: client-go's DeltaFIFO is unbounded, and so is this one for
+    /// every other caller.
+    pub fn wait_for_room(&self, max: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.state.lock();
+        while st.deltas >= max && !st.closed {
+            if self.room.wait_until(&mut st, deadline).timed_out() {
+                return st.deltas < max || st.closed;
+            }
+        }
+        true
     }
 
     pub fn is_closed(&self) -> bool {
@@ -443,6 +477,10 @@ impl DeltaFifo {
             if deltas.windows(2).any(|w| w[0].kind == DeltaType::Deleted && w[1].kind == DeltaType::Deleted) {
                 return Err(format!("key {k:?} has consecutive Deleted deltas"));
             }
+        }
+        let total: usize = st.items.values().map(Vec::len).sum();
+        if total != st.deltas {
+            return Err(format!("{} deltas queued but {} counted", total, st.deltas));
         }
         if st.initial_population_count > st.queue.len() {
             return Err(format!(

@@ -10,6 +10,7 @@ pub mod json_buf;
 pub mod list_response;
 pub mod object;
 pub mod process;
+pub mod pump;
 pub mod store;
 pub mod transform;
 

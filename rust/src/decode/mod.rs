@@ -180,6 +180,75 @@ impl Decoder {
         Ok(())
     }
 
+    /// The HTTP half of `feed`, for a decoder split across two threads (`crate::pump`):
+    /// the head, chunk framing and a non-2xx body are handled here as `feed` would, but the
+    /// bytes of a 2xx body are not decoded: their positions in `data` are appended to
+    /// `bodies` (adjacent pieces merged), for a body-only decoder (`http: false`) elsewhere
+    /// to decode in order, and `body_end` there once `complete` turns true. Errors and
+    /// poisoning are those of `feed`; ranges found before an error are still appended.
+    pub fn frame(&mut self, data: &[u8], bodies: &mut Vec<std::ops::Range<usize>>) -> Result<()> {
+        if let Some(e) = &self.poison {
+            return Err(e.clone());
+        }
+        let r = self.frame_inner(data, bodies);
+        if let Err(e) = &r {
+            self.poison = Some(e.clone());
+        }
+        r
+    }
+
+    fn frame_inner(&mut self, data: &[u8], bodies: &mut Vec<std::ops::Range<usize>>) -> Result<()> {
+        let base = data.as_ptr() as usize;
+        let mut push = |b: &[u8]| {
+            let start = b.as_ptr() as usize - base;
+            match bodies.last_mut() {
+                Some(last) if last.end == start => last.end += b.len(),
+                _ if b.is_empty() => {}
+                _ => bodies.push(start..start + b.len()),
+            }
+        };
+        if self.framing.is_none() {
+            push(data);
+            return Ok(());
+        }
+        let mut pos = 0;
+        while pos < data.len() && !self.complete {
+            let framing = self.framing.as_mut().expect("http decoder has framing");
+            let (n, step) = framing.step(&data[pos..])?;
+            pos += n;
+            match step {
+                http::Step::Body(b) if self.error_body.is_some() => {
+                    self.on_body(b, &mut Vec::new())?;
+                }
+                http::Step::Body(b) => push(b),
+                http::Step::Head => {
+                    self.on_head();
+                }
+                http::Step::Framing | http::Step::Done => {}
+            }
+            if self.framing.as_ref().is_some_and(|f| f.is_done()) {
+                self.complete = true;
+                if self.error_body.is_some() {
+                    return Err(Error::Api(self.error_status()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The end of a body fed to a body-only decoder whose HTTP half (`frame`) saw the
+    /// body complete: a final line without '\n' is still a line, as in `feed`.
+    pub fn body_end(&mut self, out: &mut Vec<WatchEvent>) -> Result<()> {
+        if let Some(e) = &self.poison {
+            return Err(e.clone());
+        }
+        let r = self.on_body_end(out);
+        if let Err(e) = &r {
+            self.poison = Some(e.clone());
+        }
+        r
+    }
+
     fn on_head(&mut self) {
         let code = self.status_code().unwrap_or(0);
         if !(200..300).contains(&code) {

@@ -248,6 +248,21 @@ pub struct FeedResult {
     error_status: Option<PyObject>,
 }
 
+impl FeedResult {
+    /// For other feeders of a FIFO (`py/pump.rs`).
+    pub(crate) fn new(
+        events: usize,
+        by_type: [usize; 3],
+        bookmarks: usize,
+        last_resource_version: Option<String>,
+        initial_events_end: bool,
+        error_status: Option<PyObject>,
+    ) -> Self {
+        let [added, modified, deleted] = by_type;
+        FeedResult { events, added, modified, deleted, bookmarks, last_resource_version, initial_events_end, error_status }
+    }
+}
+
 #[pymethods]
 impl FeedResult {
     fn __repr__(&self) -> String {

@@ -5,6 +5,7 @@ pub mod error;
 pub mod fifo;
 pub mod list;
 pub mod object;
+pub mod pump;
 pub mod store;
 pub mod transform;
 
@@ -18,5 +19,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fifo::register(m)?;
     list::register(m)?;
     transform::register(m)?;
+    pump::register(m)?;
     Ok(())
 }
