@@ -259,7 +259,8 @@ class WatchPump:
     after it returns (work not yet done is dropped).
     """
 
-    def __new__(cls, *, max_line_bytes: int = 67108864) -> WatchPump: ...
+    def __new__(cls, *, max_line_bytes: int = 67108864,
+                transform: ObjectTransform | None = None) -> WatchPump: ...
     @property
     def status_code(self) -> int | None: ...
     @property

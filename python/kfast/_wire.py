@@ -5,7 +5,7 @@ falling back to httpx where WATCH does. WATCH does not go through httpx (design.
 request is built as an ``httpx.Request`` by the same client, with the same auth flow, then
 serialised here and sent on a socket we open ourselves (TLS from the config's one
 ``SSLContext``); the response is read in 1 MiB ``recv_into`` calls and each buffer goes to
-``WatchDecoder(http=True)`` whole (or, on the informer's path without a native transform, to a
+``WatchDecoder(http=True)`` whole (or, on the informer's path, to a
 ``WatchPump``, which decodes on a Rust thread while this one reads on). Through a
 proxy or a user-supplied httpx transport we cannot own the socket, so the body streams through
 ``iter_bytes()`` (uncompressed) into ``WatchDecoder(http=False)`` instead.
@@ -254,9 +254,8 @@ class WatchStream:
             raise
 
     def _socket_feeds(self, feed: Callable[[Any, Any], _T], pump: bool) -> Iterator[tuple[Any, _T]]:
-        # The pump has no transform hook yet: a native transform keeps decoding on this thread.
-        pump = pump and self._transform is None
-        decoder: Any = _native.WatchPump() if pump else _native.WatchDecoder(http=True, transform=self._transform)
+        decoder: Any = _native.WatchPump(transform=self._transform) if pump \
+            else _native.WatchDecoder(http=True, transform=self._transform)
         try:
             sock = self._connect()
         except BaseException:

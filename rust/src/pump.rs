@@ -24,6 +24,7 @@
 use crate::decode::{Decoder, DecoderOptions, EventKind, WatchEvent};
 use crate::error::Error;
 use crate::fifo::{DeltaFifo, DeltaObject, DeltaType};
+use crate::transform::Transform;
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -126,9 +127,11 @@ pub struct WatchPump {
 }
 
 impl WatchPump {
-    /// `opts.http` must be true (the pump frames raw HTTP responses).
-    pub fn new(opts: DecoderOptions) -> std::io::Result<WatchPump> {
-        let body = Decoder::new(DecoderOptions { http: false, ..opts.clone() });
+    /// `opts.http` must be true (the pump frames raw HTTP responses). `transform`: fields
+    /// the worker cuts from every object it decodes (as `Decoder::set_transform`).
+    pub fn new(opts: DecoderOptions, transform: Option<Arc<Transform>>) -> std::io::Result<WatchPump> {
+        let mut body = Decoder::new(DecoderOptions { http: false, ..opts.clone() });
+        body.set_transform(transform);
         let framer = Decoder::new(DecoderOptions { http: true, ..opts });
         let shared = Arc::new(Shared { state: Mutex::new(State::default()), cond: Condvar::new() });
         let s = shared.clone();

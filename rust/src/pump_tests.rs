@@ -95,7 +95,7 @@ fn model(parts: &[&[u8]]) -> (FifoState, Progress, Option<Error>) {
 /// The pump, with a `take` (waiting or not) after the reads `takes` says.
 fn pumped(parts: &[&[u8]], takes: &[u8]) -> (FifoState, Progress, Option<Error>) {
     let fifo = Arc::new(DeltaFifo::new(None));
-    let mut pump = WatchPump::new(DecoderOptions::default()).unwrap();
+    let mut pump = WatchPump::new(DecoderOptions::default(), None).unwrap();
     let mut p = Progress::default();
     let mut err = None;
     for (i, part) in parts.iter().enumerate() {
@@ -187,7 +187,7 @@ fn framing_error_comes_after_the_events_before_it() {
 fn non_2xx_is_its_status_and_complete_ends_the_body() {
     let resp = format!("HTTP/1.1 410 Gone\r\nContent-Length: {}\r\n\r\n{STATUS_410}", STATUS_410.len());
     let fifo = Arc::new(DeltaFifo::new(None));
-    let mut pump = WatchPump::new(DecoderOptions::default()).unwrap();
+    let mut pump = WatchPump::new(DecoderOptions::default(), None).unwrap();
     let mut buf = pump.buffer(resp.len());
     buf.copy_from_slice(resp.as_bytes());
     pump.feed(buf, &fifo, false);
@@ -201,7 +201,7 @@ fn non_2xx_is_its_status_and_complete_ends_the_body() {
     let ev = line(&L::Ev(0, 1, 7));
     let ev = ev.trim_end();
     let resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{ev}", ev.len());
-    let mut pump = WatchPump::new(DecoderOptions::default()).unwrap();
+    let mut pump = WatchPump::new(DecoderOptions::default(), None).unwrap();
     let mut buf = pump.buffer(resp.len());
     buf.copy_from_slice(resp.as_bytes());
     pump.feed(buf, &fifo, false);
@@ -215,7 +215,7 @@ fn close_drops_queued_work_and_joins() {
     let body: String = (0..2000).map(|i| line(&L::Ev(0, (i % 200) as u8, i))).collect();
     let resp = response(body.as_bytes(), &[], true);
     let fifo = Arc::new(DeltaFifo::new(None));
-    let mut pump = WatchPump::new(DecoderOptions::default()).unwrap();
+    let mut pump = WatchPump::new(DecoderOptions::default(), None).unwrap();
     for part in resp.chunks(4096) {
         let mut buf = pump.buffer(part.len());
         buf.copy_from_slice(part);
@@ -241,7 +241,7 @@ fn a_bounded_feed_waits_for_room_in_the_fifo_and_close_still_returns() {
     let feeder = {
         let (fifo, resp) = (fifo.clone(), resp.clone());
         std::thread::spawn(move || {
-            let mut pump = WatchPump::new(DecoderOptions::default()).unwrap();
+            let mut pump = WatchPump::new(DecoderOptions::default(), None).unwrap();
             for part in resp.chunks(64 * 1024) {
                 let mut buf = pump.buffer(part.len());
                 buf.copy_from_slice(part);
@@ -265,7 +265,7 @@ fn a_bounded_feed_waits_for_room_in_the_fifo_and_close_still_returns() {
     let (p, err) = feeder.join().unwrap();
     assert_eq!((p.events, err), (n as usize, None));
     // Stopped while waiting for room: close() returns promptly.
-    let mut pump = WatchPump::new(DecoderOptions::default()).unwrap();
+    let mut pump = WatchPump::new(DecoderOptions::default(), None).unwrap();
     let fifo = Arc::new(DeltaFifo::new(None));
     for part in resp.chunks(1 << 20).take(MAX_IN_FLIGHT - 1) {
         let mut buf = pump.buffer(part.len());

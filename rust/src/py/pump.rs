@@ -38,9 +38,10 @@ fn to_result(py: Python<'_>, p: Progress, err: Option<Error>) -> PyResult<FeedRe
 #[pymethods]
 impl PyWatchPump {
     #[new]
-    #[pyo3(signature = (*, max_line_bytes = 67108864))]
-    fn py_new(max_line_bytes: usize) -> PyResult<Self> {
-        let inner = WatchPump::new(DecoderOptions { http: true, max_line_bytes })
+    #[pyo3(signature = (*, max_line_bytes = 67108864, transform = None))]
+    fn py_new(max_line_bytes: usize, transform: Option<PyRef<'_, crate::py::transform::PyObjectTransform>>) -> PyResult<Self> {
+        let tf = transform.map(|t| t.inner.clone());
+        let inner = WatchPump::new(DecoderOptions { http: true, max_line_bytes }, tf)
             .map_err(|e| PyOSError::new_err(format!("cannot start the watch decoder thread: {e}")))?;
         Ok(PyWatchPump { inner })
     }
