@@ -63,9 +63,8 @@ class _Feed:
                 staging: tuple[_native.DeltaFIFO, _native.Indexer]) -> str | None:
         c = self.c
         fifo, idx = staging
-        # Synchronous even on a pump: the initial set must be whole at the bookmark. (The
-        # pump does not record field-index values for the staging FIFO; the plain decoder does.)
-        res = d.feed_fifo(chunk, fifo, wait=True) if isinstance(d, _native.WatchPump) \
+        # Synchronous even on a pump: the initial set must be whole at the bookmark.
+        res = d.feed_fifo(chunk, fifo, wait=True, capture_for=self.fifo) if isinstance(d, _native.WatchPump) \
             else d.feed_fifo(chunk, fifo, capture_for=self.fifo)
         code = d.status_code
         if not self.opened and code is not None and 200 <= code < 300:

@@ -269,10 +269,11 @@ class WatchPump:
     def complete(self) -> bool:
         """True once the body's end was read (the worker may still be decoding up to it)."""
     def feed_fifo(self, data: Buffer, fifo: DeltaFIFO, *, wait: bool = False,
-                  bounded: bool = False) -> FeedResult:
+                  bounded: bool = False, capture_for: DeltaFIFO | None = None) -> FeedResult:
         """Queue ``data`` for decoding into ``fifo``; return what finished since the last
         call. Empty ``data`` or ``wait=True``: first wait until everything fed is decoded.
-        ``bounded`` (ignored with ``wait``): the decode thread waits to queue more while
+        ``capture_for``: capture the field-index values of that FIFO's store instead of
+        ``fifo``'s (as ``WatchDecoder.feed_fifo``). ``bounded`` (ignored with ``wait``): the decode thread waits to queue more while
         ``fifo`` holds 1024 deltas, so only when another thread drains it (the informer's
         processor); a slow consumer then slows the reads instead of piling up the stream."""
     def finish(self) -> FeedResult:

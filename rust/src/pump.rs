@@ -78,7 +78,8 @@ impl Progress {
 
 enum Job {
     /// Body bytes `buf[r]` for each range, in order, for `fifo`.
-    Body { buf: Vec<u8>, ranges: Vec<Range<usize>>, fifo: Arc<DeltaFifo>, bounded: bool },
+    /// `capture`: whose field-index paths to capture (None: `fifo`'s).
+    Body { buf: Vec<u8>, ranges: Vec<Range<usize>>, fifo: Arc<DeltaFifo>, bounded: bool, capture: Option<Arc<DeltaFifo>> },
     /// The body is complete: decode a final line without '\n'.
     End { fifo: Arc<DeltaFifo>, bounded: bool },
     /// End of input without a complete body (a read-until-close body): a partial line is
@@ -172,6 +173,13 @@ impl WatchPump {
     /// while `fifo` holds `MAX_QUEUED_DELTAS` (only when another thread drains it: a caller
     /// that drains it itself after `take(true)` would wait for itself).
     pub fn feed(&mut self, buf: Vec<u8>, fifo: &Arc<DeltaFifo>, bounded: bool) {
+        self.feed_capturing(buf, fifo, bounded, None)
+    }
+
+    /// As `feed`, with the field-index paths captured for `capture`'s store instead of
+    /// `fifo`'s (a streaming list's staging FIFO feeding the informer's indexes later, as
+    /// `WatchDecoder.feed_fifo(capture_for=)`).
+    pub fn feed_capturing(&mut self, buf: Vec<u8>, fifo: &Arc<DeltaFifo>, bounded: bool, capture: Option<&Arc<DeltaFifo>>) {
         if self.held.is_some() || self.poison.is_some() || buf.is_empty() {
             self.recycle(buf);
             return;
@@ -185,7 +193,7 @@ impl WatchPump {
             self.ranges = ranges;
             self.recycle(buf);
         } else {
-            self.push_job(Job::Body { buf, ranges, fifo: fifo.clone(), bounded });
+            self.push_job(Job::Body { buf, ranges, fifo: fifo.clone(), bounded, capture: capture.cloned() });
         }
         if self.framer.complete() && self.held.is_none() && !self.ended {
             self.ended = true;
@@ -295,8 +303,8 @@ fn run(shared: &Shared, mut dec: Decoder) {
         let mut progress = Progress::default();
         let mut spent = None;
         let result = match job {
-            Job::Body { buf, ranges, fifo, bounded } => {
-                if let Some(store) = fifo.known_objects() {
+            Job::Body { buf, ranges, fifo, bounded, capture } => {
+                if let Some(store) = capture.as_ref().unwrap_or(&fifo).known_objects() {
                     // The decoder captures the store's field-index paths (see feed_fifo).
                     let paths = store.index_defs().iter().filter_map(|d| d.func.field_path().map(Box::from)).collect();
                     dec.set_field_paths(paths);

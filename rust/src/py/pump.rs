@@ -60,7 +60,7 @@ impl PyWatchPump {
     }
 
     /// See `_native.pyi`.
-    #[pyo3(signature = (data, fifo, *, wait = false, bounded = false))]
+    #[pyo3(signature = (data, fifo, *, wait = false, bounded = false, capture_for = None))]
     fn feed_fifo(
         &mut self,
         py: Python<'_>,
@@ -68,16 +68,18 @@ impl PyWatchPump {
         fifo: PyRef<'_, PyDeltaFifo>,
         wait: bool,
         bounded: bool,
+        capture_for: Option<PyRef<'_, PyDeltaFifo>>,
     ) -> PyResult<FeedResult> {
         let bounded = bounded && !wait;
         let fifo = fifo.fifo.clone();
+        let capture = capture_for.map(|c| c.fifo.clone());
         let inner = &mut self.inner;
         let n = if let Ok(b) = data.downcast::<PyBytes>() {
             let bytes = b.as_bytes();
             if !bytes.is_empty() {
                 let mut buf = py.allow_threads(|| inner.buffer(bytes.len()));
                 buf.copy_from_slice(bytes);
-                py.allow_threads(|| inner.feed(buf, &fifo, bounded));
+                py.allow_threads(|| inner.feed_capturing(buf, &fifo, bounded, capture.as_ref()));
             }
             bytes.len()
         } else {
@@ -87,7 +89,7 @@ impl PyWatchPump {
                 // Copied with the GIL held: a bytearray may change or move once it is gone.
                 let mut buf = py.allow_threads(|| inner.buffer(n));
                 src.copy_to_slice(py, &mut buf)?;
-                py.allow_threads(|| inner.feed(buf, &fifo, bounded));
+                py.allow_threads(|| inner.feed_capturing(buf, &fifo, bounded, capture.as_ref()));
             }
             n
         };
