@@ -68,6 +68,8 @@ def test_bench_cluster_mode_through_a_kubeconfig(
     ["--objects", "0"], ["--churn", "-5"], ["--objects", "ten"], ["--updates", "2"],
     ["--deletes", "nan"], ["--timeout", "0"], ["--duration", "-1"],
     ["--updates", "0.6", "--deletes", "0.6"],
+    # Cluster-only options in simulator mode would be silently ignored.
+    ["--namespace", "foo"], ["--resource", "deployments"],
 ])
 def test_bench_rejects_bad_arguments(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as ei:

@@ -32,7 +32,7 @@ __all__ = ["BenchOptions", "BenchResult", "run_bench", "format_result", "result_
 @dataclass
 class BenchOptions:
     objects: int = 100_000
-    churn: int = 50_000
+    churn: int = 100_000
     updates: float = 0.8
     deletes: float = 0.1
     handler: bool = False
@@ -500,7 +500,7 @@ def format_result(r: BenchResult) -> str:
                      + f"; indexes: {', '.join(r.indexes) or 'none'})")
     if r.events_by_type:
         by = r.events_by_type
-        lines.append(f"  watch events by type          {sum(by.values()):>12,}   ("
+        lines.append(f"  events by type (+ initial)    {sum(by.values()):>12,}   ("
                      + ", ".join(f"{k} {v:,}" for k, v in by.items()) + ")")
     if r.verified is not None:
         lines.append(f"  cache matches server          {'yes' if r.verified else 'NO':>12}"

@@ -69,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "embedded simulated API server unless --kubeconfig/--context is given.")
     b.add_argument("--objects", type=_positive_int, default=100_000,
                    help="pods in the simulator (default 100,000)")
-    b.add_argument("--churn", type=_positive_int, default=50_000,
-                   help="watch events after the initial sync (default 50,000)")
+    b.add_argument("--churn", type=_positive_int, default=100_000,
+                   help="watch events after the initial sync (default 100,000)")
     b.add_argument("--updates", type=_share, default=0.8, help="share of updates in the churn")
     b.add_argument("--deletes", type=_share, default=0.1,
                    help="share of deletes (the rest are creates)")
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = b.add_argument_group("real cluster (read-only: list and watch)")
     g.add_argument("--kubeconfig", help="kubeconfig file: benchmark this cluster")
     g.add_argument("--context", help="kubeconfig context")
-    g.add_argument("--resource", default="pods", help="core/v1 resource (default pods)")
+    g.add_argument("--resource", help="core/v1 resource (default pods)")
     g.add_argument("--namespace", help="only this namespace")
     g.add_argument("--duration", type=_positive_float, default=10.0,
                    help="seconds to count watch events after the sync (default 10)")
@@ -111,12 +111,16 @@ def _bench(args: argparse.Namespace) -> int:
     unknown = set(indexes) - {"namespace", "node"}
     if unknown:
         build_parser().error(f"unknown index {sorted(unknown)}; use namespace, node or none")
+    cluster = args.kubeconfig is not None or args.context is not None
+    if not cluster and (args.resource is not None or args.namespace is not None):
+        build_parser().error("--resource and --namespace need --kubeconfig or --context "
+                             "(the simulator serves pods in every namespace)")
     if args.updates + args.deletes > 1.0:
         build_parser().error("--updates + --deletes must not exceed 1 (the rest are creates)")
     opts = BenchOptions(indexes=indexes, objects=args.objects, churn=args.churn, updates=args.updates,
                         deletes=args.deletes, handler=args.handler, baseline=args.baseline,
                         seed=args.seed, progress=not args.quiet, kubeconfig=args.kubeconfig,
-                        context=args.context, resource=args.resource,
+                        context=args.context, resource=args.resource or "pods",
                         namespace=args.namespace, duration=args.duration, timeout=args.timeout)
     try:
         result = run_bench(opts)

@@ -149,6 +149,7 @@ impl State {
     }
 
     /// Capacity of the item table and the queue (tests).
+    #[cfg(test)]
     pub(crate) fn capacities_locked(&self) -> (usize, usize) {
         (self.items.capacity(), self.queue.capacity())
     }
