@@ -44,7 +44,10 @@ Scale = dict[str, Any]
 def _unknown_scope(gvr: GroupVersionResource, why: BaseException) -> APIResource:
     if not gvr.version:
         raise why
-    log.debug("discovery cannot tell the scope of %s (%s); using it as given", gvr, why)
+    # A warning, not debug: with the scope unknown, calls without namespace= go to the
+    # cluster-wide path (a list of every namespace, a create without a namespace).
+    log.warning("discovery cannot tell the scope of %s (%s): a namespace goes in the path "
+                "only when given explicitly", gvr, why)
     return APIResource(gvr.group, gvr.version, gvr.resource)
 
 
