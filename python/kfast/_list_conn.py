@@ -284,23 +284,7 @@ class DirectLister:
         ahead.sent = (_key(path, nxt, accept), meta[1])
 
     def _dial(self, request: httpx.Request) -> _Conn:
-        url = request.url
-        host = url.host
-        https = url.scheme == "https"
-        port = url.port or (443 if https else 80)
-        cfg = self._wire.config
-        try:
-            raw = socket.create_connection((host, port), timeout=_READ_TIMEOUT)
-        except OSError as e:
-            raise errors.ConnectError(f"cannot connect to {host}:{port}: {e}") from e
-        try:
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock: Any = raw
-            if https:
-                sock = cfg.ssl_context.wrap_socket(raw, server_hostname=cfg.tls_server_name or host)
-            sock.settimeout(_READ_TIMEOUT)
-        except (ssl.SSLError, OSError) as e:
-            raw.close()
-            cls = errors.TLSError if isinstance(e, ssl.SSLError) else errors.ConnectError
-            raise cls(f"TLS/handshake with {host}:{port} failed: {e}") from e
+        from kfast._wire import open_socket
+
+        sock = open_socket(self._wire.config, request.url, _READ_TIMEOUT)
         return _Conn(sock)

@@ -327,26 +327,13 @@ class WatchStream:
             raise errors.api_error_from_status(None, code=decoder.status_code, retry_after=_retry_after(decoder.headers))
 
     def _connect(self) -> socket.socket:
-        url = self._request.url
-        host = url.host
-        https = url.scheme == "https"
-        port = url.port or (443 if https else 80)
-        cfg = self._wire.config
+        sock = open_socket(self._wire.config, self._request.url, min(30.0, self._read_timeout))
         try:
-            raw = socket.create_connection((host, port), timeout=min(30.0, self._read_timeout))
-        except OSError as e:
-            raise errors.ConnectError(f"cannot connect to {host}:{port}: {e}") from e
-        try:
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock: socket.socket = raw
-            if https:
-                sock = cfg.ssl_context.wrap_socket(raw, server_hostname=cfg.tls_server_name or host)
             sock.sendall(serialize_request(self._request))
             sock.settimeout(self._read_timeout)
         except (ssl.SSLError, OSError) as e:
-            raw.close()
-            cls = errors.TLSError if isinstance(e, ssl.SSLError) else errors.ConnectError
-            raise cls(f"TLS/handshake with {host}:{port} failed: {e}") from e
+            sock.close()
+            raise _socket_error(self._request.url, e) from e
         self._sock = sock
         if self._closed.is_set():
             self.close()
@@ -389,6 +376,33 @@ def _readable(sock: socket.socket, poller: select.poll) -> bool:
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return True
     return bool(poller.poll(0))
+
+
+def open_socket(config: Config, url: httpx.URL, timeout: float) -> socket.socket:
+    """A connection of our own to ``url``'s host (LIST and WATCH bodies are read from it, not
+    through httpx): TCP with Nagle off, TLS from the config's one SSLContext for https;
+    ``timeout`` applies to the connect and to every later read. Typed errors."""
+    host = url.host
+    https = url.scheme == "https"
+    port = url.port or (443 if https else 80)
+    try:
+        raw = socket.create_connection((host, port), timeout=timeout)
+    except OSError as e:
+        raise errors.ConnectError(f"cannot connect to {host}:{port}: {e}") from e
+    try:
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if https:
+            return config.ssl_context.wrap_socket(raw, server_hostname=config.tls_server_name or host)
+        return raw
+    except (ssl.SSLError, OSError) as e:
+        raw.close()
+        raise _socket_error(url, e) from e
+
+
+def _socket_error(url: httpx.URL, e: BaseException) -> errors.KfastError:
+    port = url.port or (443 if url.scheme == "https" else 80)
+    cls = errors.TLSError if isinstance(e, ssl.SSLError) else errors.ConnectError
+    return cls(f"TLS/handshake with {url.host}:{port} failed: {e}")
 
 
 def serialize_request(request: httpx.Request) -> bytes:
